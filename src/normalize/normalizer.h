@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "model/time.h"
+#include "pipeline/envelope.h"
+
+namespace fieldhub::normalize {
+
+// Turns one MQTT message (topic + JSON payload) into canonical records, using the configured
+// devices and their profiles. Sans-I/O and deterministic: the same input gives the same envelope.
+// Thread-compatible: one instance per thread (it owns a reusable JSON parser).
+//
+// What it guarantees about the returned envelope:
+// - records carry device id, metric, unit, value, quality and timestamps from the profile;
+//   source_ts_trusted is false when the message had no timestamp;
+// - a message that cannot be used at all (oversized, invalid JSON or UTF-8, too deep, unknown
+//   topic or device, site mismatch) has no records and one dead letter naming the reason;
+// - a bad part of a usable message (unknown metric, wrong type, NUL in a string, duplicate key,
+//   unknown event type) becomes a dead letter while the rest of the message is kept;
+// - a number outside the profile's [min, max] is kept with quality bad, reason out_of_range.
+// It does not check timestamps against the clock: the pipeline's validator does that.
+class Normalizer {
+ public:
+  explicit Normalizer(const config::Config& config);
+  ~Normalizer();
+  Normalizer(const Normalizer&) = delete;
+  Normalizer& operator=(const Normalizer&) = delete;
+
+  // The MQTT topic filters to subscribe to so that every configured device is heard.
+  std::vector<std::string> subscriptions() const;
+
+  pipeline::Envelope normalize(std::string_view topic, std::string_view payload,
+                               model::Timestamp received_ts);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fieldhub::normalize
