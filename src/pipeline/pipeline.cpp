@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "pipeline/pipeline.h"
+
+#include <algorithm>
+
+namespace fieldhub::pipeline {
+
+Pipeline::Pipeline(boost::asio::any_io_executor io, const config::PipelineConfig& config,
+                   const common::Clock& clock, common::Metrics& metrics, stores::LiveStore& live,
+                   stores::HistoryStore& history, LiveFeed& feed)
+    : config_(config),
+      clock_(clock),
+      metrics_(metrics),
+      live_(live),
+      feed_(feed),
+      limits_{config.max_future_skew, config.max_past_age},
+      writer_(io, history, config, metrics,
+              [this](HistoryWriter::Completion&& done) { on_durable(std::move(done)); }),
+      recent_ring_(recent_capacity, 0),
+      messages_received_(metrics.counter("fieldhub_messages_received_total",
+                                         "Inbound messages handed to the pipeline")),
+      messages_accepted_(metrics.counter("fieldhub_messages_accepted_total",
+                                         "Messages of which at least one record was kept")),
+      messages_deduplicated_(metrics.counter(
+          "fieldhub_messages_deduplicated_total",
+          "Redelivered messages recognised and not stored again")),
+      readings_ingested_(metrics.counter("fieldhub_readings_ingested_total",
+                                         "Readings accepted into the pipeline")),
+      events_ingested_(
+          metrics.counter("fieldhub_events_ingested_total", "Events accepted into the pipeline")),
+      readings_stored_(
+          metrics.counter("fieldhub_readings_stored_total", "Readings committed to history")),
+      readings_duplicate_(metrics.counter("fieldhub_readings_duplicate_total",
+                                          "Readings already in history (same device, metric, time)")),
+      events_stored_(metrics.counter("fieldhub_events_stored_total", "Events committed to history")),
+      events_duplicate_(
+          metrics.counter("fieldhub_events_duplicate_total", "Events already in history")),
+      dead_letters_stored_(metrics.counter("fieldhub_dead_letters_stored_total",
+                                           "Dead letters committed to history")),
+      future_timestamps_(metrics.counter(
+          "fieldhub_timestamps_untrusted_total",
+          "Records ordered by receipt time because their own time is missing or untrusted",
+          {{"reason", "future"}})),
+      missing_timestamps_(metrics.counter(
+          "fieldhub_timestamps_untrusted_total",
+          "Records ordered by receipt time because their own time is missing or untrusted",
+          {{"reason", "missing"}})),
+      saturation_episodes_(metrics.counter(
+          "fieldhub_pipeline_saturated_total",
+          "Times the history queue filled and adapters were asked to pause")) {
+  recent_set_.reserve(recent_capacity);
+}
+
+void Pipeline::start() { writer_.start(); }
+
+void Pipeline::stop() { writer_.stop(); }
+
+bool Pipeline::seen_recently(std::uint64_t digest) {
+  if (recent_set_.contains(digest)) return true;
+  if (const std::uint64_t evicted = recent_ring_[recent_next_]; evicted != 0) {
+    recent_set_.erase(evicted);
+  }
+  recent_ring_[recent_next_] = digest;
+  recent_next_ = (recent_next_ + 1) % recent_capacity;
+  recent_set_.insert(digest);
+  return false;
+}
+
+void Pipeline::count_dead_letters(const Envelope& env, bool whole_message) {
+  if (whole_message) {
+    metrics_
+        .counter("fieldhub_messages_rejected_total", "Messages refused whole, by reason",
+                 {{"reason", env.dead_letters.front().reason}})
+        .inc();
+    return;
+  }
+  for (const auto& d : env.dead_letters) {
+    metrics_
+        .counter("fieldhub_records_rejected_total",
+                 "Parts of otherwise usable messages refused, by reason", {{"reason", d.reason}})
+        .inc();
+  }
+}
+
+void Pipeline::submit(Envelope&& env, std::uint64_t digest) {
+  messages_received_.inc();
+  if (digest != 0) {
+    // Only a message flagged as a possible repeat is checked, so a device that legitimately sends
+    // the same payload twice is never dropped; every message is remembered.
+    const bool seen = seen_recently(digest);
+    if (seen && env.redelivered) {
+      messages_deduplicated_.inc();
+      // Acknowledge it only after whatever is queued before it is durable: its original may still
+      // be in the queue.
+      Envelope ack_only;
+      ack_only.ack = env.ack;
+      writer_.push(std::move(ack_only));
+      update_saturation();
+      return;
+    }
+  }
+
+  const ValidationNotes notes = validate(env, limits_, clock_.now());
+  future_timestamps_.inc(notes.future_timestamps);
+  missing_timestamps_.inc(notes.missing_timestamps);
+  const bool has_records = !env.readings.empty() || !env.events.empty();
+  if (!env.dead_letters.empty()) count_dead_letters(env, !has_records);
+  if (has_records) messages_accepted_.inc();
+
+  // The store needs the digest only for records it cannot recognise by their own time.
+  const bool needs_digest =
+      std::any_of(env.readings.begin(), env.readings.end(),
+                  [](const model::Reading& r) { return !r.source_ts_trusted; }) ||
+      std::any_of(env.events.begin(), env.events.end(),
+                  [](const model::Event& e) { return !e.source_ts_trusted; });
+  env.replay_digest = needs_digest ? digest : 0;
+
+  // Events first: an urgent call must not wait behind telemetry.
+  for (const auto& e : env.events) {
+    live_.touch(e.device_id, e.received_ts);
+    feed_.publish_event(e);
+  }
+  events_ingested_.inc(env.events.size());
+  if (!env.readings.empty()) {
+    live_.apply(env.readings);
+    feed_.publish_readings(env.readings);
+    readings_ingested_.inc(env.readings.size());
+  }
+  writer_.push(std::move(env));
+  update_saturation();
+}
+
+void Pipeline::update_saturation() {
+  const std::size_t depth = writer_.depth();
+  const bool now_saturated =
+      saturated_ ? depth > config_.queue_capacity / 2 : depth >= config_.queue_capacity;
+  if (now_saturated == saturated_) return;
+  saturated_ = now_saturated;
+  if (saturated_) saturation_episodes_.inc();
+  if (on_saturation_) on_saturation_(saturated_);
+}
+
+void Pipeline::on_durable(HistoryWriter::Completion&& done) {
+  const auto& r = done.result;
+  readings_stored_.inc(r.readings_stored);
+  readings_duplicate_.inc(r.readings_duplicate);
+  events_stored_.inc(r.events_stored);
+  events_duplicate_.inc(r.events_duplicate);
+  messages_deduplicated_.inc(r.envelopes_duplicate);
+  dead_letters_stored_.inc(r.dead_letters_stored);
+  for (const auto& ack : done.acks) ack.target->acknowledge(ack.cookie);
+  update_saturation();
+}
+
+}  // namespace fieldhub::pipeline

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "common/clock.h"
+#include "common/metrics.h"
+#include "config/config.h"
+#include "pipeline/envelope.h"
+#include "pipeline/history_writer.h"
+#include "pipeline/validate.h"
+#include "stores/history_store.h"
+#include "stores/live_store.h"
+
+namespace fieldhub::pipeline {
+
+// Where live records go as they arrive (the web's LiveHub; a recorder in tests). Called on the io
+// executor; must not block.
+class LiveFeed {
+ public:
+  virtual ~LiveFeed() = default;
+  virtual void publish_readings(std::span<const model::Reading> readings) = 0;
+  virtual void publish_event(const model::Event& event) = 0;
+};
+
+// The only place records flow. Every adapter hands each inbound message to submit() as an
+// Envelope; the pipeline validates it, drops redeliveries it has already taken, and fans it out:
+// events to the live feed at once (they never wait behind telemetry batches), readings to the
+// live store and the live feed, and everything to the history writer, whose commit releases the
+// message's acknowledgement.
+//
+// Runs on the io executor (submit, completions) plus the history writer's thread. The queue to
+// history is bounded: above queue_capacity the pipeline reports saturation so adapters stop
+// reading (TCP and the broker hold the rest); below half it reports relief.
+class Pipeline {
+ public:
+  Pipeline(boost::asio::any_io_executor io, const config::PipelineConfig& config,
+           const common::Clock& clock, common::Metrics& metrics, stores::LiveStore& live,
+           stores::HistoryStore& history, LiveFeed& feed);
+
+  void start();
+  void stop();
+
+  // Takes one message. Never blocks and never throws on bad input: what cannot be used becomes a
+  // dead letter with a counted reason. `digest` identifies the message for redelivery detection
+  // (0: the adapter has none).
+  void submit(Envelope&& env, std::uint64_t digest);
+
+  bool saturated() const { return saturated_; }
+  // Called on the io executor when saturation starts (true) or ends (false).
+  void on_saturation(std::function<void(bool)> handler) { on_saturation_ = std::move(handler); }
+  bool history_healthy() const { return writer_.healthy(); }
+
+ private:
+  void on_durable(HistoryWriter::Completion&& done);
+  void count_dead_letters(const Envelope& env, bool whole_message);
+  bool seen_recently(std::uint64_t digest);
+  void update_saturation();
+
+  const config::PipelineConfig& config_;
+  const common::Clock& clock_;
+  common::Metrics& metrics_;
+  stores::LiveStore& live_;
+  LiveFeed& feed_;
+  ValidationLimits limits_;
+  HistoryWriter writer_;
+  bool saturated_ = false;
+  std::function<void(bool)> on_saturation_;
+
+  // Digests of recent messages, to drop a broker redelivery of a message still in flight here.
+  // Bounded: the broker redelivers only unacknowledged messages, at most its inflight window.
+  static constexpr std::size_t recent_capacity = 1 << 16;
+  std::vector<std::uint64_t> recent_ring_;
+  std::size_t recent_next_ = 0;
+  std::unordered_set<std::uint64_t> recent_set_;
+
+  common::Counter& messages_received_;
+  common::Counter& messages_accepted_;
+  common::Counter& messages_deduplicated_;
+  common::Counter& readings_ingested_;
+  common::Counter& events_ingested_;
+  common::Counter& readings_stored_;
+  common::Counter& readings_duplicate_;
+  common::Counter& events_stored_;
+  common::Counter& events_duplicate_;
+  common::Counter& dead_letters_stored_;
+  common::Counter& future_timestamps_;
+  common::Counter& missing_timestamps_;
+  common::Counter& saturation_episodes_;
+};
+
+}  // namespace fieldhub::pipeline

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "pipeline/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+
+namespace fieldhub::pipeline {
+namespace {
+
+using namespace std::chrono_literals;
+
+const model::Timestamp t0 = model::from_micros(1'795'514'400'000'000);
+
+// Test doubles for the seams. The history double can be held (a write blocks until released) and
+// made to fail, to observe what the pipeline does while the store is slow or down.
+class FakeLiveStore final : public stores::LiveStore {
+ public:
+  std::size_t apply(std::span<const model::Reading> readings) override {
+    applied += readings.size();
+    return readings.size();
+  }
+  void touch(std::string_view, model::Timestamp) override { ++touched; }
+  std::optional<stores::DeviceState> get(std::string_view) const override { return std::nullopt; }
+  std::vector<stores::DeviceState> all() const override { return {}; }
+  std::size_t applied = 0;
+  std::size_t touched = 0;
+};
+
+class FakeHistoryStore final : public stores::HistoryStore {
+ public:
+  stores::WriteResult write(std::span<const Envelope> batch) override {
+    std::unique_lock lock(mutex);
+    ++attempts;
+    cv.wait(lock, [&] { return !held; });
+    if (failures_left > 0) {
+      --failures_left;
+      return {.ok = false, .error = "disk on fire"};
+    }
+    stores::WriteResult r{.ok = true};
+    for (const auto& env : batch) {
+      for (const auto& rd : env.readings) {
+        stored.push_back(rd.device_id + "/" + rd.metric);
+        ++r.readings_stored;
+      }
+      r.events_stored += env.events.size();
+      r.dead_letters_stored += env.dead_letters.size();
+      digests.push_back(env.replay_digest);
+    }
+    return r;
+  }
+  std::vector<model::Reading> readings(const stores::ReadingQuery&) override { return {}; }
+  std::vector<model::Event> events(const stores::EventQuery&) override { return {}; }
+  std::vector<DeadLetter> dead_letters(const stores::DeadLetterQuery&) override { return {}; }
+
+  void hold() {
+    std::lock_guard lock(mutex);
+    held = true;
+  }
+  void release() {
+    {
+      std::lock_guard lock(mutex);
+      held = false;
+    }
+    cv.notify_all();
+  }
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool held = false;
+  int failures_left = 0;
+  int attempts = 0;
+  std::vector<std::string> stored;
+  std::vector<std::uint64_t> digests;
+};
+
+class RecordingFeed final : public LiveFeed {
+ public:
+  void publish_readings(std::span<const model::Reading> readings) override {
+    for (const auto& r : readings) log.push_back("reading:" + r.metric);
+  }
+  void publish_event(const model::Event& e) override { log.push_back("event:" + e.type); }
+  std::vector<std::string> log;
+};
+
+class RecordingAcks final : public AckTarget {
+ public:
+  void acknowledge(std::uint64_t cookie) override { acked.push_back(cookie); }
+  std::vector<std::uint64_t> acked;
+};
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  PipelineTest() : clock(t0), pipeline(io.get_executor(), config, clock, metrics, live, history, feed) {
+    pipeline.start();
+  }
+  ~PipelineTest() override {
+    history.release();
+    pipeline.stop();
+  }
+
+  Envelope message(std::uint64_t cookie, bool with_event = false) {
+    Envelope env;
+    model::Reading r;
+    r.device_id = "kwh-1";
+    r.metric = "energy";
+    r.value = 1.0;
+    r.source_ts = t0 - 1s;
+    r.received_ts = t0;
+    env.readings.push_back(r);
+    if (with_event) {
+      env.events.push_back(
+          {.device_id = "nc-1", .type = "call", .source_ts = t0, .received_ts = t0});
+    }
+    env.ack = {&acks, cookie};
+    return env;
+  }
+
+  // Runs io handlers until the condition holds or 5 s pass.
+  bool run_until(const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      io.restart();
+      io.run_for(5ms);
+    }
+    return true;
+  }
+
+  config::PipelineConfig config;
+  boost::asio::io_context io;
+  common::FakeClock clock;
+  common::Metrics metrics;
+  FakeLiveStore live;
+  FakeHistoryStore history;
+  RecordingFeed feed;
+  RecordingAcks acks;
+  Pipeline pipeline;
+};
+
+TEST_F(PipelineTest, EventsReachTheFeedBeforeHistoryCommits) {
+  history.hold();
+  pipeline.submit(message(1, true), 0);
+  // Published synchronously in submit(), while the history write is still blocked.
+  ASSERT_EQ(feed.log.size(), 2u);
+  EXPECT_EQ(feed.log[0], "event:call");
+  EXPECT_EQ(feed.log[1], "reading:energy");
+  EXPECT_EQ(live.applied, 1u);
+  EXPECT_EQ(live.touched, 1u);
+}
+
+TEST_F(PipelineTest, AcknowledgesOnlyAfterCommitInOrder) {
+  history.hold();
+  pipeline.submit(message(1), 0);
+  pipeline.submit(message(2), 0);
+  io.run_for(20ms);
+  EXPECT_TRUE(acks.acked.empty());
+  history.release();
+  ASSERT_TRUE(run_until([&] { return acks.acked.size() == 2; }));
+  EXPECT_EQ(acks.acked, (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(metrics.counter_value("fieldhub_readings_stored_total"), 2u);
+}
+
+TEST_F(PipelineTest, RetriesFailedWritesAndNeverAcksBeforeSuccess) {
+  history.failures_left = 2;
+  pipeline.submit(message(7), 0);
+  ASSERT_TRUE(run_until([&] { return acks.acked.size() == 1; }));
+  EXPECT_EQ(history.attempts, 3);
+  EXPECT_EQ(history.stored.size(), 1u);
+  EXPECT_EQ(metrics.counter_value("fieldhub_history_write_errors_total"), 2u);
+  EXPECT_TRUE(pipeline.history_healthy());
+}
+
+TEST_F(PipelineTest, DropsRedeliveryOfAMessageStillInFlight) {
+  history.hold();
+  pipeline.submit(message(1, true), 42);
+  auto again = message(2, true);
+  again.redelivered = true;
+  pipeline.submit(std::move(again), 42);
+  EXPECT_EQ(feed.log.size(), 2u);  // the repeat was not shown again
+  history.release();
+  ASSERT_TRUE(run_until([&] { return acks.acked.size() == 2; }));
+  EXPECT_EQ(history.stored.size(), 1u);
+  EXPECT_EQ(metrics.counter_value("fieldhub_messages_deduplicated_total"), 1u);
+}
+
+TEST_F(PipelineTest, SameDigestWithoutRedeliveryFlagIsANewMessage) {
+  pipeline.submit(message(1), 42);
+  pipeline.submit(message(2), 42);
+  ASSERT_TRUE(run_until([&] { return acks.acked.size() == 2; }));
+  EXPECT_EQ(history.stored.size(), 2u);
+  EXPECT_EQ(metrics.counter_value("fieldhub_messages_deduplicated_total"), 0u);
+}
+
+TEST_F(PipelineTest, PassesDigestToStoreOnlyForRecordsWithoutTrustedTime) {
+  pipeline.submit(message(1), 11);
+  auto untimed = message(2);
+  untimed.readings[0].source_ts_trusted = false;
+  pipeline.submit(std::move(untimed), 12);
+  ASSERT_TRUE(run_until([&] { return acks.acked.size() == 2; }));
+  EXPECT_EQ(history.digests, (std::vector<std::uint64_t>{0, 12}));
+}
+
+TEST_F(PipelineTest, CountsRejectionsByReasonWholeAndPartial) {
+  Envelope whole;
+  whole.dead_letters.push_back({.received_ts = t0, .source = "t", .reason = "invalid_json"});
+  whole.ack = {&acks, 1};
+  pipeline.submit(std::move(whole), 0);
+  auto partial = message(2);
+  partial.dead_letters.push_back({.received_ts = t0, .source = "t", .reason = "unknown_metric"});
+  pipeline.submit(std::move(partial), 0);
+  ASSERT_TRUE(run_until([&] { return acks.acked.size() == 2; }));
+  EXPECT_EQ(metrics.counter_value("fieldhub_messages_rejected_total", {{"reason", "invalid_json"}}), 1u);
+  EXPECT_EQ(metrics.counter_value("fieldhub_records_rejected_total", {{"reason", "unknown_metric"}}), 1u);
+  EXPECT_EQ(metrics.counter_value("fieldhub_messages_accepted_total"), 1u);
+  EXPECT_EQ(metrics.counter_value("fieldhub_dead_letters_stored_total"), 2u);
+}
+
+TEST(PipelineSaturation, PausesAboveCapacityAndResumesBelowHalf) {
+  config::PipelineConfig config;
+  config.queue_capacity = 4;
+  boost::asio::io_context io;
+  common::FakeClock clock(t0);
+  common::Metrics metrics;
+  FakeLiveStore live;
+  FakeHistoryStore history;
+  RecordingFeed feed;
+  Pipeline pipeline(io.get_executor(), config, clock, metrics, live, history, feed);
+  std::vector<bool> changes;
+  pipeline.on_saturation([&](bool s) { changes.push_back(s); });
+  history.hold();
+  pipeline.start();
+  for (int i = 0; i < 6; ++i) {
+    Envelope env;
+    env.events.push_back({.device_id = "d", .type = "call", .source_ts = t0, .received_ts = t0});
+    pipeline.submit(std::move(env), 0);
+  }
+  EXPECT_EQ(changes, (std::vector<bool>{true}));
+  history.release();
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (changes.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    io.restart();
+    io.run_for(5ms);
+  }
+  EXPECT_EQ(changes, (std::vector<bool>{true, false}));
+  pipeline.stop();
+}
+
+}  // namespace
+}  // namespace fieldhub::pipeline
