@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "stores/history_store.h"
+#include "stores/sqlite/sqlite_db.h"
+
+namespace fieldhub::stores {
+
+enum class SqliteSynchronous { full, normal };
+
+// "full" or "normal", as in config's sqlite_synchronous.
+std::optional<SqliteSynchronous> parse_sqlite_synchronous(std::string_view text);
+
+struct SqliteOptions {
+  // full: a commit survives power loss; normal (WAL): it survives a crash of fieldhub, and the
+  // last commits may be lost on power loss.
+  SqliteSynchronous synchronous = SqliteSynchronous::full;
+  // How long a write or query waits for a lock held by another process before failing.
+  std::chrono::milliseconds busy_timeout{5000};
+  // How long a message's replay digest is remembered to recognise a redelivery.
+  std::chrono::seconds replay_digest_retention{3600};
+  // Time source for digest ages and pruning; null means the system clock. Must outlive the store.
+  const common::Clock* clock = nullptr;
+};
+
+// The embedded history store: one SQLite file in WAL mode.
+// Threads: write() on the history writer thread only, through its own connection; the queries
+// on one other thread through a second connection (guarded by a mutex), so a query never waits
+// for a write transaction and never touches the writer's connection.
+// write() is one transaction per batch: after it returns ok every record is committed (and
+// fsync'd when synchronous is full); after !ok nothing of the batch is visible and the same batch
+// may simply be retried.
+class SqliteHistoryStore final : public HistoryStore {
+ public:
+  // Opens (creating if needed) and migrates the file. Fails, as a value, if the file cannot be
+  // opened, is not a database, or has a newer schema than this build knows.
+  static sqlite::Result<std::unique_ptr<SqliteHistoryStore>> open(std::filesystem::path file,
+                                                                  SqliteOptions options = {});
+
+  // The schema version this build writes (and migrates older files to).
+  static int schema_version();
+
+  WriteResult write(std::span<const pipeline::Envelope> batch) override;
+  std::vector<model::Reading> readings(const ReadingQuery& q) override;
+  std::vector<model::Event> events(const EventQuery& q) override;
+  std::vector<pipeline::DeadLetter> dead_letters(const DeadLetterQuery& q) override;
+
+  ~SqliteHistoryStore() override;
+
+ private:
+  // What is written once per series; a reading's own unit, adapter or link is stored only where
+  // it differs, which keeps the row small (units are constant per metric in practice).
+  struct Series {
+    std::int64_t id = 0;
+    std::string unit;
+    std::string adapter;
+    std::string link;
+  };
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept;
+  };
+  struct WriterStatements;
+
+  SqliteHistoryStore(std::filesystem::path file, SqliteOptions options, sqlite::Database writer,
+                     sqlite::Database reader, std::unique_ptr<WriterStatements> statements);
+
+  sqlite::Status write_batch(std::span<const pipeline::Envelope> batch, WriteResult& result);
+  sqlite::Status write_envelope(const pipeline::Envelope& env, model::Timestamp now,
+                                WriteResult& result);
+  sqlite::Result<const Series*> series_for(const model::Reading& r);
+  sqlite::Status prune_digests(model::Timestamp now);
+  model::Timestamp now() const;
+
+  std::filesystem::path file_;
+  SqliteOptions options_;
+  common::SystemClock system_clock_;
+
+  // Writer side: used by write() only.
+  sqlite::Database writer_;
+  std::unique_ptr<WriterStatements> statements_;
+  std::unordered_map<std::string, Series, KeyHash, std::equal_to<>> series_;
+  std::vector<std::string> series_added_in_tx_;  // forgotten again if the transaction fails
+  std::string key_buffer_;
+  model::Timestamp last_prune_;
+
+  // Query side.
+  std::mutex reader_mutex_;
+  sqlite::Database reader_;
+};
+
+}  // namespace fieldhub::stores

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: Apache-2.0
+// What is particular to the SQLite store; what every HistoryStore must do is in
+// tests/contract/history_store_contract.cpp.
+#include "stores/sqlite/sqlite_history_store.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <cmath>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "common/clock.h"
+
+namespace fieldhub::stores {
+namespace {
+
+using namespace std::chrono_literals;
+
+const model::Timestamp t0 = model::from_micros(1'795'000'000'000'000);
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "fieldhub-sqlite-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+model::Reading reading(std::string device, std::string metric, model::Timestamp ts, double v) {
+  model::Reading r;
+  r.device_id = std::move(device);
+  r.metric = std::move(metric);
+  r.value = v;
+  r.unit = "kWh";
+  r.source_ts = ts;
+  r.received_ts = ts + 5ms;
+  r.provenance = {"mqtt", "broker"};
+  return r;
+}
+
+pipeline::Envelope envelope_of(std::vector<model::Reading> rs) {
+  pipeline::Envelope e;
+  e.readings = std::move(rs);
+  return e;
+}
+
+std::int64_t count(const std::filesystem::path& file, const std::string& sql) {
+  auto db = sqlite::Database::open(file, sqlite::OpenMode::read_only);
+  EXPECT_TRUE(db.ok()) << db.status().message();
+  auto n = db.value().query_int64(sql);
+  EXPECT_TRUE(n.ok()) << n.status().message();
+  return n.ok() ? n.value() : -1;
+}
+
+class SqliteHistoryStoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<SqliteHistoryStore> open_store(SqliteOptions options = {}) {
+    auto store = SqliteHistoryStore::open(file_, options);
+    EXPECT_TRUE(store.ok()) << store.status().message();
+    return store.ok() ? std::move(store.value()) : nullptr;
+  }
+  TempDir dir_;
+  std::filesystem::path file_ = dir_.path() / "history.db";
+};
+
+TEST_F(SqliteHistoryStoreTest, NewFileGetsTheCurrentSchemaVersionInWalMode) {
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(count(file_, "SELECT max(version) FROM schema_version"),
+            SqliteHistoryStore::schema_version());
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() / "history.db-wal"));
+  store.reset();
+  // Reopening a current file migrates nothing and keeps one version row.
+  store = open_store();
+  ASSERT_TRUE(store);
+  EXPECT_EQ(count(file_, "SELECT count(*) FROM schema_version"), 1);
+}
+
+TEST_F(SqliteHistoryStoreTest, NewerSchemaIsRefusedWithAClearError) {
+  {
+    auto db = sqlite::Database::open(file_, sqlite::OpenMode::read_write_create);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db.value()
+                    .exec("CREATE TABLE schema_version(version INTEGER NOT NULL);"
+                          "INSERT INTO schema_version VALUES(999)")
+                    .ok());
+  }
+  auto store = SqliteHistoryStore::open(file_);
+  ASSERT_FALSE(store.ok());
+  const std::string& m = store.status().message();
+  EXPECT_NE(m.find("999"), std::string::npos) << m;
+  EXPECT_NE(m.find("newer"), std::string::npos) << m;
+  EXPECT_NE(m.find(file_.string()), std::string::npos) << m;
+}
+
+TEST_F(SqliteHistoryStoreTest, UnopenableOrForeignFilesAreErrorValues) {
+  auto missing = SqliteHistoryStore::open(dir_.path() / "no-such-dir" / "h.db");
+  EXPECT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("no-such-dir"), std::string::npos);
+
+  std::ofstream(dir_.path() / "junk.db") << std::string(8192, 'x');
+  auto junk = SqliteHistoryStore::open(dir_.path() / "junk.db");
+  ASSERT_FALSE(junk.ok());
+  EXPECT_NE(junk.status().message().find("not a database"), std::string::npos)
+      << junk.status().message();
+}
+
+TEST_F(SqliteHistoryStoreTest, ParsesSynchronousSetting) {
+  EXPECT_EQ(parse_sqlite_synchronous("full"), SqliteSynchronous::full);
+  EXPECT_EQ(parse_sqlite_synchronous("normal"), SqliteSynchronous::normal);
+  EXPECT_FALSE(parse_sqlite_synchronous("off"));
+}
+
+TEST_F(SqliteHistoryStoreTest, LockHeldByAnotherProcessFailsTheWriteThenRetrySucceeds) {
+  SqliteOptions options;
+  options.busy_timeout = 0ms;  // fail at once instead of waiting out the lock
+  auto store = open_store(options);
+  ASSERT_TRUE(store);
+  auto other = sqlite::Database::open(file_, sqlite::OpenMode::read_write);
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(other.value().exec("BEGIN IMMEDIATE").ok());
+
+  const std::vector<pipeline::Envelope> batch = {
+      envelope_of({reading("m1", "energy", t0, 1.0), reading("m2", "energy", t0, 2.0)})};
+  const WriteResult failed = store->write(batch);
+  EXPECT_FALSE(failed.ok);
+  EXPECT_NE(failed.error.find("locked"), std::string::npos) << failed.error;
+  EXPECT_EQ(failed.readings_stored, 0u);
+
+  ASSERT_TRUE(other.value().exec("ROLLBACK").ok());
+  const WriteResult ok = store->write(batch);
+  ASSERT_TRUE(ok.ok) << ok.error;
+  EXPECT_EQ(ok.readings_stored, 2u);
+  EXPECT_EQ(count(file_, "SELECT count(*) FROM readings"), 2);
+}
+
+TEST_F(SqliteHistoryStoreTest, ReplayDigestsAreForgottenAfterTheRetention) {
+  common::FakeClock clock(t0);
+  SqliteOptions options;
+  options.clock = &clock;
+  options.replay_digest_retention = 1h;
+  auto store = open_store(options);
+  ASSERT_TRUE(store);
+
+  pipeline::Envelope first = envelope_of({reading("m1", "energy", t0, 1.0)});
+  first.replay_digest = 0xfeedfacecafebeefULL;  // above INT64_MAX: the bit pattern must survive
+  ASSERT_TRUE(store->write(std::span(&first, 1)).ok);
+  pipeline::Envelope again = first;
+  again.redelivered = true;
+
+  clock.advance(59min);
+  WriteResult r = store->write(std::span(&again, 1));
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.envelopes_duplicate, 1u);
+
+  // Past the retention, a later batch prunes it; the redelivery is then no longer recognised
+  // by digest (its reading is still a duplicate by key).
+  clock.advance(2h);
+  pipeline::Envelope other = envelope_of({reading("m2", "energy", t0, 1.0)});
+  ASSERT_TRUE(store->write(std::span(&other, 1)).ok);
+  EXPECT_EQ(count(file_, "SELECT count(*) FROM replay_digests"), 0);
+  r = store->write(std::span(&again, 1));
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.envelopes_duplicate, 0u);
+  EXPECT_EQ(r.readings_duplicate, 1u);
+}
+
+TEST_F(SqliteHistoryStoreTest, NanIsStoredAsNanNeverAsZero) {
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  pipeline::Envelope e = envelope_of({reading("m1", "energy", t0, std::nan(""))});
+  ASSERT_TRUE(store->write(std::span(&e, 1)).ok);
+  const auto got = store->readings({"m1", "energy", t0, t0 + 1s});
+  ASSERT_EQ(got.size(), 1u);
+  ASSERT_TRUE(std::holds_alternative<double>(got[0].value));
+  EXPECT_TRUE(std::isnan(std::get<double>(got[0].value)));
+}
+
+TEST_F(SqliteHistoryStoreTest, RowsRepeatNoSeriesConstants) {
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  std::vector<model::Reading> rs;
+  for (int i = 0; i < 10; ++i) rs.push_back(reading("m1", "energy", t0 + i * 1s, i));
+  rs[3].unit = "Wh";
+  rs[4].provenance.link = "other-broker";
+  pipeline::Envelope e = envelope_of(rs);
+  ASSERT_TRUE(store->write(std::span(&e, 1)).ok);
+  EXPECT_EQ(count(file_, "SELECT count(*) FROM readings WHERE unit IS NOT NULL"), 1);
+  EXPECT_EQ(count(file_, "SELECT count(*) FROM readings WHERE adapter IS NOT NULL"), 0);
+  EXPECT_EQ(count(file_, "SELECT count(*) FROM readings WHERE link IS NOT NULL"), 1);
+  EXPECT_EQ(count(file_, "SELECT count(*) FROM readings WHERE source_ts IS NOT NULL"), 0);
+  const auto got = store->readings({"m1", "energy", t0, t0 + 1h});
+  ASSERT_EQ(got.size(), 10u);
+  EXPECT_EQ(got[3].unit, "Wh");
+  EXPECT_EQ(got[4].provenance.link, "other-broker");
+  EXPECT_EQ(got[5].unit, "kWh");
+  EXPECT_EQ(got[5].provenance.link, "broker");
+}
+
+// A query on the other thread sees whole batches only, while the writer keeps writing.
+TEST_F(SqliteHistoryStoreTest, QueriesBesideWritesSeeWholeBatches) {
+  auto store = open_store({SqliteSynchronous::normal});
+  ASSERT_TRUE(store);
+  constexpr int batches = 40;
+  constexpr int per_batch = 50;
+  std::atomic<bool> done{false};
+  std::atomic<int> torn{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      const auto n = store->readings({"m1", "energy", t0, t0 + 24h, 100000}).size();
+      if (n % per_batch != 0) ++torn;
+    }
+  });
+  for (int b = 0; b < batches; ++b) {
+    std::vector<model::Reading> rs;
+    for (int i = 0; i < per_batch; ++i)
+      rs.push_back(reading("m1", "energy", t0 + (b * per_batch + i) * 1ms, i));
+    pipeline::Envelope e = envelope_of(rs);
+    ASSERT_TRUE(store->write(std::span(&e, 1)).ok);
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(torn.load(), 0);
+  EXPECT_EQ(store->readings({"m1", "energy", t0, t0 + 24h, 100000}).size(),
+            std::size_t{batches * per_batch});
+}
+
+}  // namespace
+}  // namespace fieldhub::stores
