@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "fieldhub_process.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#include <csignal>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "adapters/mqtt/mqtt_client.h"
+#include "common/clock.h"
+#include "common/metrics.h"
+
+namespace fieldhub::testing {
+
+using namespace std::chrono_literals;
+
+FieldhubProcess::FieldhubProcess(Options options)
+    : options_(std::move(options)), http_port_(free_tcp_port()) {
+  std::filesystem::create_directories(dir_.path() / "profiles");
+  // A counter device: one numbered value per message, so the test can find every message.
+  std::ofstream(dir_.path() / "profiles" / "test-counter.toml") << R"(kind = "test_counter"
+description = "A numbered counter for reliability tests"
+source = "fieldhub tests"
+expected_interval = "1s"
+[mqtt]
+format = "fieldhub"
+[[metrics]]
+name = "seq"
+unit = ""
+type = "number"
+min = 0
+max = 1e12
+[[metrics]]
+name = "label"
+unit = ""
+type = "text"
+[[events]]
+type = "call"
+priority = "medium"
+)";
+  std::ofstream cfg(dir_.path() / "fieldhub.toml");
+  cfg << "data_dir = \"data\"\nprofiles_dir = \"profiles\"\n"
+      << "[server]\nlisten = \"127.0.0.1:" << http_port_ << "\"\n"
+      << "static_dir = \"" << (source_dir() / "src/web/static").string() << "\"\n"
+      << "[mqtt]\nhost = \"127.0.0.1\"\nport = " << options_.broker_port
+      << "\nclient_id = \"fieldhub-test\"\nreconnect_min = \"100ms\"\nreconnect_max = \"1s\"\n"
+      << "[stores]\nlive = \"memory:\"\nhistory = \"sqlite:data/history.db\"\n"
+      << "sqlite_synchronous = \"normal\"\n";
+  for (int i = 0; i < options_.devices; ++i) {
+    cfg << "[[devices]]\nid = \"dev-" << i << "\"\nkind = \"test_counter\"\nsite = \""
+        << options_.site << "\"\nprofile = \"test-counter\"\n";
+  }
+  cfg << options_.extra_config;
+}
+
+FieldhubProcess::~FieldhubProcess() = default;
+
+void FieldhubProcess::start() {
+  ++starts_;
+  process_ = std::make_unique<ChildProcess>(
+      std::vector<std::string>{(bin_dir() / "fieldhub").string(), "--config",
+                               (dir_.path() / "fieldhub.toml").string()},
+      dir_.path() / ("fieldhub-" + std::to_string(starts_) + ".log"));
+  if (!wait_for_port(http_port_, 10s)) {
+    throw std::runtime_error("fieldhub did not listen; log:\n" + log());
+  }
+  const bool broker_up = wait_until(
+      [&] {
+        auto m = metrics();
+        return m["fieldhub_link_up{link=\"broker\"}"] == 1.0;
+      },
+      10s);
+  if (!broker_up) throw std::runtime_error("fieldhub did not reach the broker; log:\n" + log());
+}
+
+void FieldhubProcess::kill() {
+  if (!process_) return;
+  process_->signal(SIGKILL);
+  process_->wait(5s);
+}
+
+void FieldhubProcess::stop() {
+  if (!process_) return;
+  process_->signal(SIGTERM);
+  if (process_->wait(15s) == -1) throw std::runtime_error("fieldhub did not stop on SIGTERM");
+}
+
+std::string FieldhubProcess::log() const { return process_ ? process_->log() : std::string{}; }
+
+std::optional<std::pair<int, std::string>> FieldhubProcess::get(const std::string& target) const {
+  try {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket socket(io);
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), http_port_});
+    const std::string request =
+        "GET " + target + " HTTP/1.0\r\nHost: 127.0.0.1:" + std::to_string(http_port_) + "\r\n\r\n";
+    boost::asio::write(socket, boost::asio::buffer(request));
+    std::string response;
+    boost::system::error_code ec;
+    boost::asio::read(socket, boost::asio::dynamic_buffer(response), ec);
+    if (ec && ec != boost::asio::error::eof) return std::nullopt;
+    const auto space = response.find(' ');
+    const auto body = response.find("\r\n\r\n");
+    if (space == std::string::npos || body == std::string::npos) return std::nullopt;
+    return std::make_pair(std::stoi(response.substr(space + 1, 3)), response.substr(body + 4));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::map<std::string, double> FieldhubProcess::metrics() const {
+  std::map<std::string, double> out;
+  const auto r = get("/metrics");
+  if (!r || r->first != 200) return out;
+  std::istringstream in(r->second);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto space = line.rfind(' ');
+    if (space == std::string::npos) continue;
+    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return out;
+}
+
+PublishResult publish_all(std::uint16_t broker_port, const std::vector<Message>& messages,
+                          std::chrono::milliseconds deadline, std::size_t window,
+                          const std::function<void(std::size_t)>& progress) {
+  boost::asio::io_context io;
+  common::SystemClock clock;
+  common::Metrics metrics;
+  mqtt::ClientOptions options;
+  options.port = broker_port;
+  options.client_id = "test-publisher";
+  options.clean_session = false;  // unacknowledged publishes survive a broker restart
+  options.reconnect_min = 100ms;
+  options.reconnect_max = 1s;
+  mqtt::Client client(io.get_executor(), options, metrics, clock);
+  PublishResult result;
+  std::size_t next = 0;
+  std::size_t outstanding = 0;
+  std::function<void()> fill = [&] {
+    while (outstanding < window && next < messages.size()) {
+      const Message& m = messages[next++];
+      ++outstanding;
+      client.publish(m.topic, m.payload, 1, false, [&](std::error_code ec) {
+        --outstanding;
+        if (ec) {
+          ++result.failed;
+        } else {
+          ++result.acknowledged;
+          if (progress) progress(result.acknowledged);
+        }
+        if (result.acknowledged + result.failed == messages.size()) {
+          client.stop();
+          return;
+        }
+        fill();
+      });
+    }
+  };
+  client.start();
+  boost::asio::post(io, fill);
+  io.run_for(deadline);
+  return result;
+}
+
+}  // namespace fieldhub::testing
