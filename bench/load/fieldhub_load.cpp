@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: Apache-2.0
+// fieldhub-load: end-to-end load through a real broker. Publishes numbered QoS 1 messages and
+// reports what arrived where:
+//   --mode bare      a bare subscriber in this process (the broker's own limit, same run);
+//   --mode fieldhub  fieldhub as the subscriber: sustained readings/s fully stored (from its
+//                    /metrics), publish → live feed latency (WebSocket /api/v1/live), and
+//                    fieldhub's CPU and peak RSS (from /proc/<pid>).
+// Every loop is bounded by --count and --timeout.
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <simdjson.h>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+#include "adapters/mqtt/mqtt_client.h"
+#include "common/clock.h"
+#include "common/metrics.h"
+
+namespace {
+
+using namespace fieldhub;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::string mode = "fieldhub";
+  std::uint16_t broker_port = 1883;
+  std::uint16_t http_port = 8080;
+  int pid = 0;
+  std::int64_t count = 100000;
+  int devices = 1000;
+  int values = 1;
+  double rate = 0;  // messages/s; 0: as fast as the window allows
+  std::size_t window = 1000;
+  std::string site = "lab";
+  std::chrono::seconds timeout{300};
+  std::int64_t first_seq = 0;
+};
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+std::string http_get(std::uint16_t port, const std::string& target) {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket s(io);
+  s.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+  const std::string req = "GET " + target + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  boost::asio::write(s, boost::asio::buffer(req));
+  std::string resp;
+  boost::system::error_code ec;
+  boost::asio::read(s, boost::asio::dynamic_buffer(resp), ec);
+  const auto body = resp.find("\r\n\r\n");
+  return body == std::string::npos ? std::string{} : resp.substr(body + 4);
+}
+
+double scrape(std::uint16_t port, const std::string& name) {
+  std::istringstream in(http_get(port, "/metrics"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  }
+  return 0;
+}
+
+struct ProcStat {
+  double cpu_seconds = 0;
+  double peak_rss_mib = 0;
+};
+
+ProcStat proc_stat(int pid) {
+  ProcStat st;
+  if (pid <= 0) return st;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string content((std::istreambuf_iterator<char>(stat)), {});
+  const auto close = content.rfind(')');
+  if (close != std::string::npos) {
+    std::istringstream rest(content.substr(close + 2));
+    std::string field;
+    std::vector<std::string> fields;
+    while (rest >> field) fields.push_back(field);
+    // After "pid (comm) ": state is field 0; utime 11, stime 12 (proc(5) fields 14 and 15).
+    if (fields.size() > 12) {
+      st.cpu_seconds = (std::stod(fields[11]) + std::stod(fields[12])) /
+                       static_cast<double>(sysconf(_SC_CLK_TCK));
+    }
+  }
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) st.peak_rss_mib = std::stod(line.substr(6)) / 1024.0;
+  }
+  return st;
+}
+
+std::string payload(std::int64_t seq, int values, std::int64_t ts_ms) {
+  std::string p = R"({"ts":)" + std::to_string(ts_ms) + R"(,"values":{"seq":)" + std::to_string(seq);
+  for (int v = 1; v < values; ++v) {
+    p += ",\"v" + std::to_string(v) + "\":" + std::to_string(static_cast<double>(seq % 1000) / 10.0 + v);
+  }
+  p += "}}";
+  return p;
+}
+
+// Publishes count messages, paced or window-bound; records each message's publish time.
+class Publisher {
+ public:
+  Publisher(const Options& o, std::vector<std::int64_t>& sent_ns) : o_(o), sent_ns_(sent_ns) {
+    mqtt::ClientOptions co;
+    co.port = o.broker_port;
+    co.client_id = "fieldhub-load-pub-" + std::to_string(::getpid());
+    co.clean_session = true;
+    co.max_outbound_inflight = o.window;
+    client_ = std::make_unique<mqtt::Client>(io_.get_executor(), co, metrics_, clock_);
+  }
+
+  void run() {
+    client_->start();
+    started_ = Clock::now();
+    boost::asio::post(io_, [this] { fill(); });
+    io_.run_for(o_.timeout);
+  }
+  std::int64_t acked() const { return acked_; }
+  Clock::time_point started() const { return started_; }
+
+ private:
+  void publish_one() {
+    const std::int64_t i = next_++;
+    const std::int64_t seq = o_.first_seq + i;
+    const int device = static_cast<int>(seq % o_.devices);
+    const std::int64_t ts_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    sent_ns_[static_cast<std::size_t>(i)] = now_ns();
+    ++outstanding_;
+    client_->publish("fieldhub/" + o_.site + "/dev-" + std::to_string(device) + "/telemetry",
+                     payload(seq, o_.values, ts_ms), 1, false, [this](std::error_code ec) {
+                       --outstanding_;
+                       if (!ec) ++acked_;
+                       if (acked_ == o_.count) {
+                         client_->stop();
+                         return;
+                       }
+                       if (o_.rate <= 0) fill();
+                     });
+  }
+
+  void fill() {
+    if (o_.rate <= 0) {
+      while (next_ < o_.count && outstanding_ < o_.window) publish_one();
+      return;
+    }
+    // Paced: publish what is due by now, then come back in 1 ms.
+    const double elapsed = std::chrono::duration<double>(Clock::now() - started_).count();
+    const auto due = std::min<std::int64_t>(o_.count, static_cast<std::int64_t>(elapsed * o_.rate) + 1);
+    while (next_ < due && outstanding_ < 50 * o_.window) publish_one();
+    if (next_ < o_.count) {
+      timer_.expires_after(1ms);
+      timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) fill();
+      });
+    }
+  }
+
+  const Options& o_;
+  std::vector<std::int64_t>& sent_ns_;
+  boost::asio::io_context io_;
+  boost::asio::steady_timer timer_{io_};
+  common::SystemClock clock_;
+  common::Metrics metrics_;
+  std::unique_ptr<mqtt::Client> client_;
+  std::int64_t next_ = 0;
+  std::int64_t acked_ = 0;
+  std::size_t outstanding_ = 0;
+  Clock::time_point started_;
+};
+
+// Reads the live feed and records when each numbered reading arrived.
+class FeedWatcher {
+ public:
+  FeedWatcher(const Options& o, std::vector<std::int64_t>& seen_ns) : o_(o), seen_ns_(seen_ns) {}
+
+  void start() {
+    thread_ = std::thread([this] { run(); });
+    // Wait until the WebSocket is open so the first messages are measured too.
+    const auto deadline = Clock::now() + 10s;
+    while (!open_ && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  std::int64_t frames() const { return frames_; }
+
+ private:
+  void run() {
+    namespace ws = boost::beast::websocket;
+    boost::asio::io_context io;
+    ws::stream<boost::asio::ip::tcp::socket> stream(io);
+    try {
+      stream.next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), o_.http_port});
+      stream.handshake("127.0.0.1:" + std::to_string(o_.http_port),
+                       "/api/v1/live?site=" + o_.site);
+      stream.next_layer().non_blocking(false);
+      timeval tv{0, 200000};
+      setsockopt(stream.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    } catch (const std::exception& e) {
+      std::cerr << "fieldhub-load: live feed: " << e.what() << "\n";
+      open_ = true;
+      return;
+    }
+    open_ = true;
+    simdjson::dom::parser parser;
+    boost::beast::flat_buffer buffer;
+    while (!stop_) {
+      boost::system::error_code ec;
+      stream.read(buffer, ec);
+      if (ec) {
+        if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again ||
+            ec == boost::asio::error::timed_out) {
+          continue;
+        }
+        break;
+      }
+      const std::int64_t at = now_ns();
+      ++frames_;
+      const auto data = boost::beast::buffers_to_string(buffer.data());
+      buffer.consume(buffer.size());
+      simdjson::dom::element doc;
+      if (parser.parse(data).get(doc)) continue;
+      std::string_view type;
+      if (doc["type"].get(type) || type != "readings") continue;
+      simdjson::dom::array items;
+      if (doc["items"].get(items)) continue;
+      for (auto item : items) {
+        std::string_view metric;
+        double value = 0;
+        if (item["metric"].get(metric) || metric != "seq" || item["value"].get(value)) continue;
+        const auto i = static_cast<std::int64_t>(value) - o_.first_seq;
+        if (i >= 0 && i < static_cast<std::int64_t>(seen_ns_.size()) && seen_ns_[i] == 0) {
+          seen_ns_[static_cast<std::size_t>(i)] = at;
+        }
+      }
+    }
+  }
+
+  const Options& o_;
+  std::vector<std::int64_t>& seen_ns_;
+  std::thread thread_;
+  std::atomic<bool> open_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<std::int64_t> frames_{0};
+};
+
+int run_bare(const Options& o) {
+  boost::asio::io_context io;
+  common::SystemClock clock;
+  common::Metrics metrics;
+  mqtt::ClientOptions co;
+  co.port = o.broker_port;
+  co.client_id = "fieldhub-load-sub-" + std::to_string(::getpid());
+  co.clean_session = true;
+  mqtt::Client sub(io.get_executor(), co, metrics, clock);
+  std::atomic<std::int64_t> received{0};
+  std::atomic<bool> subscribed{false};
+  Clock::time_point last{};
+  sub.set_subscriptions({{"fieldhub/" + o.site + "/+/telemetry", 1}});
+  sub.on_link([&](const mqtt::LinkStatus& s) { subscribed = s.event == mqtt::LinkEvent::connected; });
+  sub.on_message([&](const mqtt::InboundMessage& m) {
+    if (m.qos > 0) sub.acknowledge(m.packet_id, m.generation);
+    last = Clock::now();
+    if (++received == o.count) sub.stop();
+  });
+  sub.start();
+  std::thread sub_thread([&] { io.run_for(o.timeout); });
+  const auto deadline = Clock::now() + 10s;
+  while (!subscribed && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
+
+  std::vector<std::int64_t> sent(static_cast<std::size_t>(o.count), 0);
+  Publisher pub(o, sent);
+  pub.run();
+  sub_thread.join();
+  const double seconds = std::chrono::duration<double>(last - pub.started()).count();
+  std::cout << "mode=bare messages=" << received << " seconds=" << seconds
+            << " msgs_per_s=" << static_cast<double>(received) / seconds << "\n";
+  return received == o.count ? 0 : 1;
+}
+
+double percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const auto i = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  return v[i];
+}
+
+int run_fieldhub(const Options& o) {
+  const double stored_before = scrape(o.http_port, "fieldhub_readings_stored_total");
+  const ProcStat before = proc_stat(o.pid);
+  std::vector<std::int64_t> sent(static_cast<std::size_t>(o.count), 0);
+  std::vector<std::int64_t> seen(static_cast<std::size_t>(o.count), 0);
+  FeedWatcher feed(o, seen);
+  feed.start();
+  Publisher pub(o, sent);
+  std::thread pub_thread([&] { pub.run(); });
+
+  const double expected = static_cast<double>(o.count) * o.values;
+  const auto deadline = Clock::now() + o.timeout;
+  double stored = 0;
+  Clock::time_point done_at = Clock::now();
+  while (Clock::now() < deadline) {
+    stored = scrape(o.http_port, "fieldhub_readings_stored_total") - stored_before;
+    done_at = Clock::now();
+    if (stored >= expected) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  pub_thread.join();
+  feed.stop();
+  const ProcStat after = proc_stat(o.pid);
+  const double seconds = std::chrono::duration<double>(done_at - pub.started()).count();
+
+  std::vector<double> latency_ms;
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    if (sent[i] != 0 && seen[i] != 0) latency_ms.push_back(static_cast<double>(seen[i] - sent[i]) / 1e6);
+  }
+  const std::size_t measured = latency_ms.size();
+  std::cout << "mode=fieldhub messages=" << pub.acked() << " readings_stored=" << stored
+            << " seconds=" << seconds << " readings_per_s=" << stored / seconds
+            << " msgs_per_s=" << static_cast<double>(pub.acked()) / seconds
+            << " live_measured=" << measured << " live_p50_ms=" << percentile(latency_ms, 0.50)
+            << " live_p99_ms=" << percentile(latency_ms, 0.99)
+            << " live_max_ms=" << (latency_ms.empty() ? 0 : latency_ms.back())
+            << " cpu_percent=" << 100.0 * (after.cpu_seconds - before.cpu_seconds) / seconds
+            << " peak_rss_mib=" << after.peak_rss_mib << "\n";
+  return stored >= expected ? 0 : 1;
+}
+
+void usage() {
+  std::cout << "usage: fieldhub-load --mode bare|fieldhub --broker-port P [--http-port H] [--pid PID]\n"
+               "         [--count N] [--devices D] [--values V] [--rate MSGS_PER_S] [--window W]\n"
+               "         [--site S] [--timeout SECONDS] [--first-seq N]\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string arg = argv[i];
+      if (arg == "--help") {
+        usage();
+        return 0;
+      }
+      if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
+      const std::string v = argv[++i];
+      if (arg == "--mode") o.mode = v;
+      else if (arg == "--broker-port") o.broker_port = static_cast<std::uint16_t>(std::stoi(v));
+      else if (arg == "--http-port") o.http_port = static_cast<std::uint16_t>(std::stoi(v));
+      else if (arg == "--pid") o.pid = std::stoi(v);
+      else if (arg == "--count") o.count = std::stoll(v);
+      else if (arg == "--devices") o.devices = std::stoi(v);
+      else if (arg == "--values") o.values = std::stoi(v);
+      else if (arg == "--rate") o.rate = std::stod(v);
+      else if (arg == "--window") o.window = std::stoul(v);
+      else if (arg == "--site") o.site = v;
+      else if (arg == "--timeout") o.timeout = std::chrono::seconds{std::stoi(v)};
+      else if (arg == "--first-seq") o.first_seq = std::stoll(v);
+      else throw std::invalid_argument("unknown argument " + arg);
+    }
+    if (o.count <= 0 || o.devices <= 0 || o.values <= 0) throw std::invalid_argument("counts must be > 0");
+  } catch (const std::exception& e) {
+    std::cerr << "fieldhub-load: " << e.what() << "\n";
+    usage();
+    return 2;
+  }
+  return o.mode == "bare" ? run_bare(o) : run_fieldhub(o);
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# End-to-end benchmark on this machine: a real Mosquitto, fieldhub on the embedded default
+# (in-process live state, SQLite), and fieldhub-load. All on loopback, random ports, a temporary
+# folder; every run bounded by count and timeout. Prints one line per measurement.
+#   bench/run-e2e.sh [COUNT] [DEVICES]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-200000}
+devices=${2:-1000}
+build=build/bench
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build" -j2 --target fieldhub fieldhub-load >/dev/null
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+broker_port=$(free_port)
+http_port=$(free_port)
+mkdir -p "$work/mosquitto" "$work/profiles"
+cat > "$work/mosquitto.conf" <<CONF
+listener $broker_port 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $work/mosquitto/
+max_inflight_messages 1000
+max_queued_messages 1000000
+set_tcp_nodelay true
+log_dest file $work/mosquitto.log
+CONF
+/usr/sbin/mosquitto -c "$work/mosquitto.conf" & pids+=($!)
+wait_port "$broker_port"
+
+{
+  echo 'kind = "test_counter"'
+  echo 'description = "load test device"'
+  echo 'source = "fieldhub bench"'
+  echo '[mqtt]'
+  echo 'format = "fieldhub"'
+  echo '[[metrics]]'
+  echo 'name = "seq"'
+  echo 'unit = ""'
+  for v in $(seq 1 9); do
+    printf '[[metrics]]\nname = "v%s"\nunit = "W"\n' "$v"
+  done
+} > "$work/profiles/load-counter.toml"
+{
+  echo 'data_dir = "data"'
+  echo 'profiles_dir = "profiles"'
+  echo '[server]'
+  echo "listen = \"127.0.0.1:$http_port\""
+  echo '[mqtt]'
+  echo "port = $broker_port"
+  echo 'client_id = "fieldhub-bench"'
+  for d in $(seq 0 $((devices - 1))); do
+    printf '[[devices]]\nid = "dev-%s"\nkind = "test_counter"\nsite = "lab"\nprofile = "load-counter"\n' "$d"
+  done
+} > "$work/fieldhub.toml"
+
+echo "# $(date -u +%FT%TZ) $(nproc) cores, count=$count devices=$devices"
+# The broker's own limit first, before fieldhub subscribes.
+"$build/bin/fieldhub-load" --mode bare --broker-port "$broker_port" --count "$count" --devices "$devices" --site bare
+
+"$build/bin/fieldhub" --config "$work/fieldhub.toml" --log-level warn & fh=$!; pids+=($fh)
+wait_port "$http_port"
+sleep 1  # let it subscribe
+seq0=0
+run() {
+  "$build/bin/fieldhub-load" --mode fieldhub --broker-port "$broker_port" --http-port "$http_port" \
+    --pid "$fh" --devices "$devices" --first-seq "$seq0" "$@"
+  seq0=$((seq0 + 10000000))
+}
+max1=$(run --count "$count" --values 1 | tee /dev/stderr)
+run --count $((count / 4)) --values 10
+rate=$(sed -n 's/.*msgs_per_s=\([0-9.]*\).*/\1/p' <<<"$max1")
+paced=$(awk -v r="$rate" 'BEGIN { printf "%d", r * 0.7 }')
+echo "# paced at 70 % of the sustained rate: $paced msgs/s"
+run --count $((paced * 20)) --values 1 --rate "$paced"
