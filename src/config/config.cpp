@@ -1,0 +1,707 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "config/config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <utility>
+
+#include "config/units.h"
+
+namespace fieldhub::config {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+const MetricSpec* Profile::metric(std::string_view metric_name) const {
+  for (const auto& m : metrics) {
+    if (m.name == metric_name) return &m;
+  }
+  return nullptr;
+}
+
+const EventSpec* Profile::event(std::string_view event_type) const {
+  for (const auto& e : events) {
+    if (e.type == event_type) return &e;
+  }
+  return nullptr;
+}
+
+const Profile* Config::profile(std::string_view profile_name) const {
+  for (const auto& p : profiles) {
+    if (p.name == profile_name) return &p;
+  }
+  return nullptr;
+}
+
+std::optional<milliseconds> parse_duration(std::string_view text) {
+  std::int64_t number = 0;
+  const char* const first = text.data();
+  const char* const last = text.data() + text.size();
+  const auto [end, ec] = std::from_chars(first, last, number);
+  if (ec != std::errc{} || end == first || number < 0) return std::nullopt;
+  const std::string_view unit(end, static_cast<std::size_t>(last - end));
+  std::int64_t factor = 0;
+  if (unit == "ms") {
+    factor = 1;
+  } else if (unit == "s") {
+    factor = 1000;
+  } else if (unit == "m") {
+    factor = 60 * 1000;
+  } else if (unit == "h") {
+    factor = 3600 * 1000;
+  } else if (unit == "d") {
+    factor = 24 * 3600 * 1000;
+  } else {
+    return std::nullopt;
+  }
+  if (number > std::numeric_limits<std::int64_t>::max() / factor) return std::nullopt;
+  return milliseconds{number * factor};
+}
+
+namespace {
+
+// One TOML table being read: hands out typed values, remembers which keys were read, and names
+// file, line and dotted key in every error. check_unknown() then catches typos.
+class Section {
+ public:
+  Section(const fs::path& file, const toml::table& table, std::string prefix)
+      : file_(file), table_(table), prefix_(std::move(prefix)) {}
+
+  const fs::path& file() const { return file_; }
+  const toml::table& table() const { return table_; }
+
+  std::string full(std::string_view key) const {
+    if (prefix_.empty()) return std::string(key);
+    return prefix_ + "." + std::string(key);
+  }
+
+  std::uint32_t line(const toml::node* n) const {
+    const auto& region = n != nullptr ? n->source() : table_.source();
+    return region.begin.line;
+  }
+
+  [[noreturn]] void fail(const toml::node* at, std::string_view key,
+                         std::string_view message) const {
+    throw ConfigError(file_.string() + ":" + std::to_string(line(at)) + ": key '" + full(key) +
+                      "': " + std::string(message));
+  }
+
+  const toml::node* find(std::string_view key) {
+    known_.emplace(key);
+    return table_.get(key);
+  }
+
+  std::optional<std::string> string(std::string_view key) {
+    const toml::node* n = find(key);
+    if (n == nullptr) return std::nullopt;
+    const auto* s = n->as_string();
+    if (s == nullptr) fail(n, key, "must be a string");
+    return s->get();
+  }
+
+  std::string required_string(std::string_view key) {
+    auto s = string(key);
+    if (!s) fail(nullptr, key, "is required");
+    if (s->empty()) fail(table_.get(key), key, "must not be empty");
+    return *s;
+  }
+
+  std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max) {
+    const toml::node* n = find(key);
+    if (n == nullptr) return std::nullopt;
+    const auto* i = n->as_integer();
+    if (i == nullptr) fail(n, key, "must be an integer");
+    const std::int64_t v = i->get();
+    if (v < min || v > max) {
+      fail(n, key, "must be " + std::to_string(min) + ".." + std::to_string(max));
+    }
+    return v;
+  }
+
+  // An integer or a float; TOML writes `min = 0` as an integer.
+  std::optional<double> number(std::string_view key) {
+    const toml::node* n = find(key);
+    if (n == nullptr) return std::nullopt;
+    double v = 0;
+    if (const auto* i = n->as_integer()) {
+      v = static_cast<double>(i->get());
+    } else if (const auto* f = n->as_floating_point()) {
+      v = f->get();
+    } else {
+      fail(n, key, "must be a number");
+    }
+    if (!std::isfinite(v)) fail(n, key, "must be a finite number");
+    return v;
+  }
+
+  std::optional<bool> boolean(std::string_view key) {
+    const toml::node* n = find(key);
+    if (n == nullptr) return std::nullopt;
+    const auto* b = n->as_boolean();
+    if (b == nullptr) fail(n, key, "must be true or false");
+    return b->get();
+  }
+
+  std::optional<milliseconds> duration(std::string_view key, milliseconds min, milliseconds max) {
+    const toml::node* n = find(key);
+    if (n == nullptr) return std::nullopt;
+    const auto* s = n->as_string();
+    if (s == nullptr) fail(n, key, "must be a duration string such as \"500ms\", \"10s\", \"5m\"");
+    const auto d = parse_duration(s->get());
+    if (!d) {
+      fail(n, key, "'" + s->get() + "' is not a duration (a whole number with ms, s, m, h or d)");
+    }
+    if (*d < min || *d > max) {
+      fail(n, key,
+           "must be between " + std::to_string(min.count()) + "ms and " +
+               std::to_string(max.count()) + "ms");
+    }
+    return d;
+  }
+
+  const toml::table* subtable(std::string_view key) {
+    const toml::node* n = find(key);
+    if (n == nullptr) return nullptr;
+    const auto* t = n->as_table();
+    if (t == nullptr) fail(n, key, "must be a table");
+    return t;
+  }
+
+  const toml::array* array_of_tables(std::string_view key) {
+    const toml::node* n = find(key);
+    if (n == nullptr) return nullptr;
+    const auto* a = n->as_array();
+    if (a == nullptr || !a->is_array_of_tables()) {
+      fail(n, key, "must be an array of tables ([[" + full(key) + "]])");
+    }
+    return a;
+  }
+
+  void check_unknown() const {
+    for (const auto& [k, v] : table_) {
+      if (known_.count(std::string(k.str())) == 0) {
+        throw ConfigError(file_.string() + ":" + std::to_string(k.source().begin.line) + ": key '" +
+                          full(k.str()) + "': unknown key");
+      }
+    }
+  }
+
+ private:
+  const fs::path& file_;
+  const toml::table& table_;
+  std::string prefix_;
+  std::set<std::string, std::less<>> known_;
+};
+
+toml::table parse_toml(const fs::path& file) {
+  try {
+    return toml::parse_file(file.string());
+  } catch (const toml::parse_error& e) {
+    const auto& begin = e.source().begin;
+    if (begin.line == 0) {
+      throw ConfigError(file.string() + ": cannot read: " + std::string(e.description()));
+    }
+    throw ConfigError(file.string() + ":" + std::to_string(begin.line) + ":" +
+                      std::to_string(begin.column) +
+                      ": TOML syntax error: " + std::string(e.description()));
+  }
+}
+
+// Names that travel in MQTT topics, file names and URLs: no separators, wildcards or spaces.
+bool is_plain_name(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                              (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+                              c == ':';
+                     }) &&
+         s != "." && s != "..";
+}
+
+bool is_metric_name(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+fs::path resolve(const fs::path& base_dir, const std::string& p) {
+  const fs::path path(p);
+  return (path.is_absolute() ? path : base_dir / path).lexically_normal();
+}
+
+// Validates an MQTT topic pattern: literal levels, or exactly {site} / {device}; {device} once.
+std::string topic_problem(std::string_view topic) {
+  if (topic.empty()) return "must not be empty";
+  int devices = 0;
+  int sites = 0;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t slash = topic.find('/', start);
+    const std::string_view level = topic.substr(
+        start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (level == "{device}") {
+      ++devices;
+    } else if (level == "{site}") {
+      ++sites;
+    } else if (level.empty()) {
+      return "has an empty level";
+    } else if (level.find_first_of("{}+#") != std::string_view::npos) {
+      return "level '" + std::string(level) +
+             "': placeholders must fill a whole level and wildcards are not allowed";
+    }
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  if (topic.front() == '$') return "must not start with '$' (broker topics)";
+  if (devices != 1) return "must contain {device} exactly once";
+  if (sites > 1) return "must contain {site} at most once";
+  return {};
+}
+
+void read_mqtt_mapping(Section& profile, Profile& p) {
+  const toml::table* t = profile.subtable("mqtt");
+  if (t == nullptr) {
+    p.mqtt.telemetry_topic = "fieldhub/{site}/{device}/telemetry";
+    p.mqtt.event_topic = "fieldhub/{site}/{device}/event";
+    return;
+  }
+  Section s(profile.file(), *t, "mqtt");
+  const auto format = s.string("format").value_or("fieldhub");
+  if (format == "fieldhub") {
+    p.mqtt.format = PayloadFormat::fieldhub;
+  } else if (format == "json") {
+    p.mqtt.format = PayloadFormat::json;
+  } else {
+    s.fail(t->get("format"), "format", "must be \"fieldhub\" or \"json\"");
+  }
+  const bool json = p.mqtt.format == PayloadFormat::json;
+  for (const std::string_view key : {"telemetry_topic", "event_topic"}) {
+    auto topic = s.string(key);
+    if (!topic) {
+      if (json && key == "telemetry_topic") s.fail(nullptr, key, "is required for format \"json\"");
+      if (json) continue;
+      topic = key == "telemetry_topic" ? "fieldhub/{site}/{device}/telemetry"
+                                       : "fieldhub/{site}/{device}/event";
+    }
+    if (auto problem = topic_problem(*topic); !problem.empty()) s.fail(t->get(key), key, problem);
+    (key == "telemetry_topic" ? p.mqtt.telemetry_topic : p.mqtt.event_topic) = *topic;
+  }
+  if (p.mqtt.telemetry_topic == p.mqtt.event_topic) {
+    s.fail(t->get("event_topic"), "event_topic", "must differ from telemetry_topic");
+  }
+  if (auto ts = s.string("timestamp")) {
+    if (!json)
+      s.fail(t->get("timestamp"), "timestamp", "only for format \"json\" (fieldhub uses \"ts\")");
+    if (ts->empty()) s.fail(t->get("timestamp"), "timestamp", "must not be empty");
+    p.mqtt.timestamp_path = *ts;
+  }
+  if (auto tf = s.string("timestamp_format")) {
+    const toml::node* n = t->get("timestamp_format");
+    if (!json) s.fail(n, "timestamp_format", "only for format \"json\"");
+    if (*tf == "rfc3339") {
+      p.mqtt.timestamp_format = TimestampFormat::rfc3339;
+    } else if (*tf == "epoch_ms") {
+      p.mqtt.timestamp_format = TimestampFormat::epoch_ms;
+    } else if (*tf == "epoch_s") {
+      p.mqtt.timestamp_format = TimestampFormat::epoch_s;
+    } else if (*tf == "naive_utc") {
+      p.mqtt.timestamp_format = TimestampFormat::naive_utc;
+    } else {
+      s.fail(n, "timestamp_format", "must be rfc3339, epoch_ms, epoch_s or naive_utc");
+    }
+  }
+  s.check_unknown();
+}
+
+bool is_path(std::string_view path) {
+  if (path.empty() || path.front() == '.' || path.back() == '.') return false;
+  return path.find("..") == std::string_view::npos;
+}
+
+void read_metrics(Section& profile, Profile& p) {
+  const toml::array* metrics = profile.array_of_tables("metrics");
+  if (metrics == nullptr) return;
+  const bool json = p.mqtt.format == PayloadFormat::json;
+  std::size_t index = 0;
+  for (const auto& node : *metrics) {
+    const auto& t = *node.as_table();
+    Section s(profile.file(), t, "metrics[" + std::to_string(index++) + "]");
+    MetricSpec m;
+    m.name = s.required_string("name");
+    if (!is_metric_name(m.name)) {
+      s.fail(t.get("name"), "name", "'" + m.name + "' must be lower-case letters, digits and _");
+    }
+    if (p.metric(m.name) != nullptr) {
+      s.fail(t.get("name"), "name", "metric '" + m.name + "' is defined twice");
+    }
+    const auto type = s.string("type").value_or("number");
+    if (type == "number") {
+      m.type = model::ValueType::number;
+    } else if (type == "bool") {
+      m.type = model::ValueType::boolean;
+    } else if (type == "text") {
+      m.type = model::ValueType::text;
+    } else {
+      s.fail(t.get("type"), "type", "must be number, bool or text");
+    }
+    m.unit = s.string("unit").value_or("");
+    if (!is_known_unit(m.unit)) {
+      s.fail(
+          t.get("unit"), "unit",
+          "'" + m.unit + "' is not a known unit (known: " + std::string(known_units_list()) + ")");
+    }
+    if (m.type != model::ValueType::number && !m.unit.empty()) {
+      s.fail(t.get("unit"), "unit", "only number metrics have a unit");
+    }
+    m.path = s.string("path").value_or(json ? m.name : "values." + m.name);
+    if (!is_path(m.path)) s.fail(t.get("path"), "path", "'" + m.path + "' is not a dotted path");
+    if (!json && m.path != "values." + m.name) {
+      s.fail(t.get("path"), "path",
+             "format \"fieldhub\" reads values.<name>; path is for \"json\"");
+    }
+    m.scale = s.number("scale").value_or(1.0);
+    m.offset = s.number("offset").value_or(0.0);
+    m.min = s.number("min");
+    m.max = s.number("max");
+    m.counter = s.boolean("counter").value_or(false);
+    if (m.type != model::ValueType::number) {
+      for (const std::string_view key : {"scale", "offset", "min", "max", "counter"}) {
+        if (t.get(key) != nullptr)
+          s.fail(t.get(key), key, "only number metrics have " + std::string(key));
+      }
+    }
+    if (m.scale == 0.0) s.fail(t.get("scale"), "scale", "must not be 0");
+    if (m.min && m.max && *m.min > *m.max) s.fail(t.get("max"), "max", "must be >= min");
+    s.check_unknown();
+    p.metrics.push_back(std::move(m));
+  }
+}
+
+void read_events(Section& profile, Profile& p) {
+  const toml::array* events = profile.array_of_tables("events");
+  if (events == nullptr) return;
+  const bool json = p.mqtt.format == PayloadFormat::json;
+  std::size_t index = 0;
+  for (const auto& node : *events) {
+    const auto& t = *node.as_table();
+    Section s(profile.file(), t, "events[" + std::to_string(index++) + "]");
+    EventSpec e;
+    e.type = s.required_string("type");
+    if (!is_metric_name(e.type)) {
+      s.fail(t.get("type"), "type", "'" + e.type + "' must be lower-case letters, digits and _");
+    }
+    if (p.event(e.type) != nullptr) {
+      s.fail(t.get("type"), "type", "event '" + e.type + "' is defined twice");
+    }
+    if (auto priority = s.string("priority")) {
+      const auto parsed = model::parse_priority(*priority);
+      if (!parsed) s.fail(t.get("priority"), "priority", "must be high, medium, low or none");
+      e.priority = *parsed;
+    }
+    if (auto path = s.string("path")) {
+      if (!json)
+        s.fail(t.get("path"), "path", "only for format \"json\" (fieldhub sends \"type\")");
+      if (!is_path(*path)) s.fail(t.get("path"), "path", "'" + *path + "' is not a dotted path");
+      e.path = *path;
+    } else if (json) {
+      s.fail(nullptr, "path", "is required for format \"json\"");
+    }
+    s.check_unknown();
+    p.events.push_back(std::move(e));
+  }
+}
+
+// Most general first, so a location reads campus → building → ... → bed whatever the TOML order.
+constexpr std::array<std::string_view, 13> location_hierarchy = {
+    "campus", "building", "floor", "wing", "ward",    "area",    "department",
+    "room",   "bed",      "line",  "cell", "station", "position"};
+
+model::Location read_location(Section& device, const toml::table& t) {
+  Section s(device.file(), t, device.full("location"));
+  model::Location location;
+  for (const auto& [k, v] : t) {
+    const std::string key(k.str());
+    s.find(key);
+    if (const auto* str = v.as_string()) {
+      if (str->get().empty()) s.fail(&v, key, "must not be empty");
+      location.emplace_back(key, str->get());
+    } else if (const auto* i = v.as_integer()) {
+      location.emplace_back(key, std::to_string(i->get()));
+    } else {
+      s.fail(&v, key, "must be a string or an integer");
+    }
+  }
+  auto rank = [](const std::string& key) {
+    const auto it = std::find(location_hierarchy.begin(), location_hierarchy.end(), key);
+    return static_cast<std::size_t>(it - location_hierarchy.begin());
+  };
+  std::stable_sort(location.begin(), location.end(), [&](const auto& a, const auto& b) {
+    const auto ra = rank(a.first);
+    const auto rb = rank(b.first);
+    if (ra != rb) return ra < rb;
+    return a.first < b.first;
+  });
+  return location;
+}
+
+constexpr std::array<std::string_view, 5> known_protocols = {"mqtt", "modbus_tcp", "modbus_rtu",
+                                                             "websocket", "ble"};
+
+// Where a device was declared, for errors found after the whole list was read.
+struct DeviceSource {
+  std::uint32_t id_line = 0;
+  std::uint32_t profile_line = 0;
+};
+
+void read_devices(Section& root, Config& c) {
+  const toml::array* devices = root.array_of_tables("devices");
+  if (devices == nullptr) return;
+  std::unordered_map<std::string, std::size_t> by_id;
+  std::map<std::pair<std::string, std::string>, std::size_t> by_address;
+  std::vector<DeviceSource> sources;
+  std::size_t index = 0;
+  for (const auto& node : *devices) {
+    const auto& t = *node.as_table();
+    Section s(root.file(), t, "devices[" + std::to_string(index++) + "]");
+    model::Device d;
+    d.id = s.required_string("id");
+    if (!is_plain_name(d.id)) {
+      s.fail(t.get("id"), "id", "'" + d.id + "' may hold only letters, digits, '-', '_', '.', ':'");
+    }
+    d.site = s.required_string("site");
+    if (!is_plain_name(d.site)) {
+      s.fail(t.get("site"), "site",
+             "'" + d.site + "' may hold only letters, digits, '-', '_', '.', ':'");
+    }
+    d.profile = s.required_string("profile");
+    if (!is_plain_name(d.profile) || d.profile.find(':') != std::string::npos) {
+      s.fail(t.get("profile"), "profile", "'" + d.profile + "' is not a profile name");
+    }
+    d.kind = s.string("kind").value_or("");
+    d.protocol = s.string("protocol").value_or("mqtt");
+    if (std::find(known_protocols.begin(), known_protocols.end(), d.protocol) ==
+        known_protocols.end()) {
+      s.fail(t.get("protocol"), "protocol",
+             "must be mqtt, modbus_tcp, modbus_rtu, websocket or ble");
+    }
+    d.address = s.string("address").value_or(d.id);
+    if (d.address.empty()) s.fail(t.get("address"), "address", "must not be empty");
+    if (d.protocol == "mqtt" && d.address.find_first_of("/+#") != std::string::npos) {
+      s.fail(t.get("address"), "address", "an MQTT address is one topic level: no '/', '+', '#'");
+    }
+    if (auto interval =
+            s.duration("expected_interval", milliseconds{0}, std::chrono::hours{24 * 30})) {
+      d.expected_interval = *interval;
+    }
+    if (const toml::table* location = s.subtable("location"))
+      d.location = read_location(s, *location);
+    s.check_unknown();
+
+    const auto id_line = s.line(t.get("id"));
+    if (auto [it, fresh] = by_id.emplace(d.id, c.devices.size()); !fresh) {
+      s.fail(t.get("id"), "id",
+             "duplicate device id '" + d.id + "' (first at line " +
+                 std::to_string(sources[it->second].id_line) + ")");
+    }
+    if (auto [it, fresh] = by_address.emplace(std::pair{d.protocol, d.address}, c.devices.size());
+        !fresh) {
+      s.fail(t.get("address") != nullptr ? t.get("address") : t.get("id"), "address",
+             "device '" + d.id + "' has the same " + d.protocol + " address '" + d.address +
+                 "' as device '" + c.devices[it->second].id + "' (line " +
+                 std::to_string(sources[it->second].id_line) + ")");
+    }
+    sources.push_back({id_line, s.line(t.get("profile"))});
+    c.devices.push_back(std::move(d));
+  }
+
+  // Each profile once, in the order devices first name them.
+  for (std::size_t i = 0; i < c.devices.size(); ++i) {
+    auto& d = c.devices[i];
+    if (c.profile(d.profile) == nullptr) {
+      const fs::path file = c.profiles_dir / (d.profile + ".toml");
+      std::error_code ec;
+      if (!fs::is_regular_file(file, ec)) {
+        throw ConfigError(c.file.string() + ":" + std::to_string(sources[i].profile_line) +
+                          ": key 'devices[" + std::to_string(i) + "].profile': no profile '" +
+                          d.profile + "' (" + file.string() + " does not exist)");
+      }
+      c.profiles.push_back(load_profile(file));
+    }
+    const Profile& p = *c.profile(d.profile);
+    if (d.kind.empty()) d.kind = p.kind;
+    if (d.expected_interval.count() == 0) d.expected_interval = p.expected_interval;
+  }
+}
+
+void read_server(Section& root, Config& c, const fs::path& config_dir) {
+  const toml::table* t = root.subtable("server");
+  if (t == nullptr) return;
+  Section s(root.file(), *t, "server");
+  if (auto listen = s.string("listen")) {
+    const toml::node* n = t->get("listen");
+    const auto colon = listen->rfind(':');
+    if (colon == std::string::npos || colon == 0) s.fail(n, "listen", "must be host:port");
+    std::string host = listen->substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    const std::string_view port_text = std::string_view(*listen).substr(colon + 1);
+    unsigned port = 0;
+    const auto [end, ec] =
+        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
+        port > 65535) {
+      s.fail(n, "listen", "port must be 1..65535");
+    }
+    c.server.listen_address = host;
+    c.server.listen_port = static_cast<std::uint16_t>(port);
+  }
+  if (auto dir = s.string("static_dir")) c.server.static_dir = resolve(config_dir, *dir);
+  s.check_unknown();
+}
+
+void read_mqtt(Section& root, Config& c) {
+  const toml::table* t = root.subtable("mqtt");
+  if (t == nullptr) return;
+  Section s(root.file(), *t, "mqtt");
+  auto& m = c.mqtt;
+  if (auto host = s.string("host")) {
+    if (host->empty()) s.fail(t->get("host"), "host", "must not be empty");
+    m.host = *host;
+  }
+  if (auto port = s.integer("port", 1, 65535)) m.port = static_cast<std::uint16_t>(*port);
+  if (auto id = s.string("client_id")) {
+    // MQTT 3.1.1 §3.1.3.1: servers must accept 1..23 characters; Mosquitto takes more.
+    if (id->empty() || id->size() > 256)
+      s.fail(t->get("client_id"), "client_id", "must be 1..256 bytes");
+    m.client_id = *id;
+  }
+  if (auto user = s.string("username")) m.username = *user;
+  if (auto password = s.string("password")) m.password = *password;
+  // MQTT keep alive is a 16-bit count of seconds.
+  if (auto keepalive = s.duration("keepalive", milliseconds{0}, std::chrono::seconds{65535})) {
+    if (keepalive->count() % 1000 != 0)
+      s.fail(t->get("keepalive"), "keepalive", "must be whole seconds");
+    m.keepalive = std::chrono::duration_cast<std::chrono::seconds>(*keepalive);
+  }
+  if (auto clean = s.boolean("clean_session")) m.clean_session = *clean;
+  if (auto d = s.duration("reconnect_min", milliseconds{10}, std::chrono::hours{1}))
+    m.reconnect_min = *d;
+  if (auto d = s.duration("reconnect_max", milliseconds{10}, std::chrono::hours{1}))
+    m.reconnect_max = *d;
+  if (m.reconnect_max < m.reconnect_min) {
+    s.fail(t->get("reconnect_max"), "reconnect_max", "must be >= reconnect_min");
+  }
+  // MQTT's remaining-length field caps a packet at 256 MiB.
+  if (auto max = s.integer("max_payload", 1, 268435455))
+    m.max_payload = static_cast<std::size_t>(*max);
+  s.check_unknown();
+}
+
+void read_pipeline(Section& root, Config& c) {
+  const toml::table* t = root.subtable("pipeline");
+  if (t == nullptr) return;
+  Section s(root.file(), *t, "pipeline");
+  auto& p = c.pipeline;
+  if (auto v = s.integer("queue_capacity", 1, 100'000'000))
+    p.queue_capacity = static_cast<std::size_t>(*v);
+  if (auto v = s.integer("batch_max", 1, 1'000'000)) p.batch_max = static_cast<std::size_t>(*v);
+  if (auto d = s.duration("batch_interval", milliseconds{1}, std::chrono::seconds{60}))
+    p.batch_interval = *d;
+  if (auto d = s.duration("max_future_skew", milliseconds{0}, std::chrono::hours{24 * 365})) {
+    p.max_future_skew = *d;
+  }
+  if (auto d = s.duration("max_past_age", milliseconds{1}, std::chrono::hours{24 * 365 * 10})) {
+    p.max_past_age = *d;
+  }
+  if (auto v = s.integer("dead_letter_payload_cap", 0, 1 << 20)) {
+    p.dead_letter_payload_cap = static_cast<std::size_t>(*v);
+  }
+  s.check_unknown();
+}
+
+void read_stores(Section& root, Config& c, const fs::path& config_dir) {
+  c.stores.history_url = "sqlite:" + (c.data_dir / "history.db").string();
+  const toml::table* t = root.subtable("stores");
+  if (t == nullptr) return;
+  Section s(root.file(), *t, "stores");
+  if (auto live = s.string("live")) {
+    if (*live != "memory:" && live->rfind("redis://", 0) != 0) {
+      s.fail(t->get("live"), "live", "must be \"memory:\" or a redis:// URL");
+    }
+    c.stores.live_url = *live;
+  }
+  if (auto history = s.string("history")) {
+    if (history->rfind("sqlite:", 0) == 0) {
+      const std::string path = history->substr(7);
+      if (path.empty()) s.fail(t->get("history"), "history", "sqlite: needs a file path");
+      c.stores.history_url = "sqlite:" + resolve(config_dir, path).string();
+    } else if (history->rfind("postgresql://", 0) == 0 || history->rfind("postgres://", 0) == 0) {
+      c.stores.history_url = *history;
+    } else {
+      s.fail(t->get("history"), "history", "must be sqlite:<path> or a postgresql:// URL");
+    }
+  }
+  if (auto sync = s.string("sqlite_synchronous")) {
+    if (*sync != "full" && *sync != "normal") {
+      s.fail(t->get("sqlite_synchronous"), "sqlite_synchronous", "must be \"full\" or \"normal\"");
+    }
+    c.stores.sqlite_synchronous = *sync;
+  }
+  s.check_unknown();
+}
+
+}  // namespace
+
+Profile load_profile(const fs::path& file) {
+  const toml::table root = parse_toml(file);
+  Section s(file, root, "");
+  Profile p;
+  p.file = file;
+  p.name = file.stem().string();
+  p.kind = s.required_string("kind");
+  if (!is_metric_name(p.kind))
+    s.fail(root.get("kind"), "kind", "must be lower-case letters, digits and _");
+  p.description = s.string("description").value_or("");
+  p.source = s.string("source").value_or("");
+  if (auto d = s.duration("expected_interval", milliseconds{0}, std::chrono::hours{24 * 30})) {
+    p.expected_interval = *d;
+  }
+  read_mqtt_mapping(s, p);
+  read_metrics(s, p);
+  read_events(s, p);
+  if (p.metrics.empty() && p.events.empty()) {
+    s.fail(nullptr, "metrics", "a profile needs at least one metric or event");
+  }
+  s.check_unknown();
+  return p;
+}
+
+Config load_config(const fs::path& file) {
+  const toml::table root = parse_toml(file);
+  Section s(file, root, "");
+  Config c;
+  c.file = file;
+  const fs::path dir = fs::absolute(file).parent_path();
+  c.data_dir = resolve(dir, s.string("data_dir").value_or("data"));
+  c.profiles_dir = resolve(dir, s.string("profiles_dir").value_or("profiles"));
+  read_server(s, c, dir);
+  read_mqtt(s, c);
+  read_pipeline(s, c);
+  read_stores(s, c, dir);
+  read_devices(s, c);
+  s.check_unknown();
+  return c;
+}
+
+}  // namespace fieldhub::config
