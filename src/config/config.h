@@ -50,22 +50,21 @@ struct PipelineConfig {
 
 struct StoreConfig {
   std::string live_url = "memory:";
-  std::string history_url;  // sqlite:<path>; default sqlite:<data_dir>/history.db
-  std::string sqlite_synchronous =
-      "full";  // full: a commit survives power loss; normal: crash only
+  std::string history_url;          // sqlite:<path>; default sqlite:<data_dir>/history.db
+  std::string sqlite_synchronous = "full";  // full: a commit survives power loss; normal: crash only
 };
 
 // How a profile's metric is found in a payload and what it means.
 struct MetricSpec {
   std::string name;
-  std::string unit;  // normalized unit symbol
+  std::string unit;           // normalized unit symbol
   model::ValueType type = model::ValueType::number;
-  std::string path;    // dotted JSON path in the payload; default "values.<name>" (fieldhub format)
-  double scale = 1.0;  // value = raw * scale + offset
+  std::string path;           // dotted JSON path in the payload; default "values.<name>" (fieldhub format)
+  double scale = 1.0;         // value = raw * scale + offset
   double offset = 0.0;
   std::optional<double> min;  // outside [min, max]: kept with quality bad, reason out_of_range
   std::optional<double> max;
-  bool counter = false;  // monotonic total (kWh, m³): trends show consumption per interval
+  bool counter = false;       // monotonic total (kWh, m³): trends show consumption per interval
 };
 
 struct EventSpec {
@@ -110,7 +109,7 @@ struct Config {
   MqttConfig mqtt;
   PipelineConfig pipeline;
   StoreConfig stores;
-  std::vector<Profile> profiles;  // every profile a device uses
+  std::vector<Profile> profiles;      // every profile a device uses
   std::vector<model::Device> devices;
 
   const Profile* profile(std::string_view name) const;
