@@ -55,7 +55,9 @@ MqttAdapter::MqttAdapter(boost::asio::any_io_executor io, const config::Config& 
   });
 }
 
-void MqttAdapter::start() { client_.start(); }
+void MqttAdapter::start() {
+  client_.start();
+}
 
 void MqttAdapter::stop() {
   stopped_ = true;
@@ -71,18 +73,21 @@ void MqttAdapter::on_message(const mqtt::InboundMessage& m) {
   pipeline::Envelope env = normalizer_.normalize(m.topic, m.payload, clock_.now());
   env.redelivered = m.dup;
   if (m.qos > 0) env.ack = {this, make_cookie(m.generation, m.packet_id)};
-  const std::uint64_t digest =
-      common::Fnv1a().add(m.topic).add(std::string_view{"\0", 1}).add(m.payload).add(
-          std::uint64_t{m.packet_id}).value();
+  const std::uint64_t digest = common::Fnv1a()
+                                   .add(m.topic)
+                                   .add(std::string_view{"\0", 1})
+                                   .add(m.payload)
+                                   .add(std::uint64_t{m.packet_id})
+                                   .value();
   pipeline_.submit(std::move(env), digest);
 }
 
 void MqttAdapter::on_link(const mqtt::LinkStatus& s) {
   if (s.event == mqtt::LinkEvent::connected) {
     link_up_.set(1);
-    common::log(common::LogLevel::info, "mqtt",
-                std::string("connected to broker, session ") +
-                    (s.session_present ? "resumed" : "new"));
+    common::log(
+        common::LogLevel::info, "mqtt",
+        std::string("connected to broker, session ") + (s.session_present ? "resumed" : "new"));
   } else {
     link_up_.set(0);
     common::log(common::LogLevel::warn, "mqtt", "broker link down: " + s.reason);
