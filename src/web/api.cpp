@@ -1,0 +1,589 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "web/api.h"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <charconv>
+#include <cmath>
+#include <exception>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "common/json_writer.h"
+#include "model/time.h"
+
+namespace fieldhub::web {
+
+struct Api::QueryThread {
+  boost::asio::thread_pool pool{1};
+};
+
+namespace {
+
+// JsonWriter::field() is ambiguous for std::string (string_view or model::Value): pass a view.
+std::string_view sv(const std::string& s) {
+  return s;
+}
+
+using common::JsonWriter;
+using model::Timestamp;
+using Query = std::vector<std::pair<std::string, std::string>>;
+
+constexpr auto default_history_window = std::chrono::hours{1};
+
+Response json_response(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+Response error(int status, std::string_view message) {
+  std::string body;
+  JsonWriter(body).begin_object().field("error", message).end_object();
+  return json_response(status, std::move(body));
+}
+
+Response method_not_allowed() {
+  Response r = error(405, "method not allowed");
+  r.headers.emplace_back("Allow", "GET");
+  return r;
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// RFC 3986 percent-decoding; '+' means space only in the query (HTML form encoding).
+std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      const int hi = hex_digit(s[i + 1]);
+      const int lo = hex_digit(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// The query parameters a route accepts: anything else, or a repeat, is a 400 naming it, so a
+// typo ("devcie=") is reported instead of silently returning everything.
+class Params {
+ public:
+  Params(const Query& query, std::initializer_list<std::string_view> allowed) {
+    for (const auto& [k, v] : query) {
+      bool known = false;
+      for (auto a : allowed) known = known || a == k;
+      if (!known) {
+        error_ = error(400, "unknown parameter '" + k + "'");
+        return;
+      }
+      for (const auto& [seen, unused] : values_) {
+        if (seen == k) {
+          error_ = error(400, "parameter '" + k + "' given more than once");
+          return;
+        }
+      }
+      values_.emplace_back(k, v);
+    }
+  }
+
+  const std::optional<Response>& error_response() const { return error_; }
+
+  std::optional<std::string> get(std::string_view name) const {
+    for (const auto& [k, v] : values_) {
+      if (k == name) return v;
+    }
+    return std::nullopt;
+  }
+
+  // A non-empty optional string filter: "?site=" (empty) counts as absent.
+  std::optional<std::string> filter(std::string_view name) const {
+    auto v = get(name);
+    if (v && v->empty()) return std::nullopt;
+    return v;
+  }
+
+  std::optional<Timestamp> time(std::string_view name, std::optional<Response>& err) const {
+    const auto v = get(name);
+    if (!v) return std::nullopt;
+    auto ts = model::parse_rfc3339(*v);
+    if (!ts) {
+      err = error(400, "parameter '" + std::string(name) +
+                           "': not an RFC 3339 date-time (e.g. 2026-01-31T12:00:00Z)");
+    }
+    return ts;
+  }
+
+  std::size_t limit(std::size_t fallback, std::size_t max, std::optional<Response>& err) const {
+    const auto v = get("limit");
+    if (!v) return fallback;
+    std::size_t n = 0;
+    const auto res = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (res.ec != std::errc{} || res.ptr != v->data() + v->size() || n < 1 || n > max) {
+      err = error(400, "parameter 'limit': must be an integer from 1 to " + std::to_string(max));
+      return fallback;
+    }
+    return n;
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> values_;
+  std::optional<Response> error_;
+};
+
+const model::Device* find_device(const config::Config& config, std::string_view id) {
+  for (const auto& d : config.devices) {
+    if (d.id == id) return &d;
+  }
+  return nullptr;
+}
+
+const config::Profile* find_profile(const config::Config& config, std::string_view name) {
+  for (const auto& p : config.profiles) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+const config::MetricSpec* find_metric(const config::Profile* profile, std::string_view name) {
+  if (profile == nullptr) return nullptr;
+  for (const auto& m : profile->metrics) {
+    if (m.name == name) return &m;
+  }
+  return nullptr;
+}
+
+// Seconds since `then`, millisecond resolution; never negative (a clock step or a future time).
+double age_seconds(Timestamp now, Timestamp then) {
+  const auto us = model::to_micros(now) - model::to_micros(then);
+  if (us <= 0) return 0.0;
+  return std::round(static_cast<double>(us) / 1000.0) / 1000.0;
+}
+
+void write_device_fields(JsonWriter& w, const model::Device& d,
+                         const std::optional<stores::DeviceState>& state, Timestamp now) {
+  w.field("id", sv(d.id)).field("kind", sv(d.kind)).field("site", sv(d.site));
+  w.key("location").begin_object();
+  for (const auto& [k, v] : d.location) w.field(k, sv(v));
+  w.end_object();
+  w.field("profile", sv(d.profile)).field("protocol", sv(d.protocol));
+  if (state && state->last_seen) {
+    w.field("last_seen", *state->last_seen).field("age_s", age_seconds(now, *state->last_seen));
+  } else {
+    w.key("last_seen").null().key("age_s").null();
+  }
+}
+
+void write_latest(JsonWriter& w, const stores::LatestValue& v, Timestamp now) {
+  w.begin_object();
+  w.field("value", v.value).field("unit", sv(v.unit)).field("ts", v.ts);
+  w.field("received_ts", v.received_ts).field("age_s", age_seconds(now, v.received_ts));
+  w.field("quality", model::to_string(v.quality));
+  if (v.quality_reason.empty()) {
+    w.key("quality_reason").null();
+  } else {
+    w.field("quality_reason", sv(v.quality_reason));
+  }
+  w.end_object();
+}
+
+void write_never_received(JsonWriter& w, const config::MetricSpec& m) {
+  w.begin_object();
+  w.key("value").null().field("unit", sv(m.unit)).key("ts").null().key("received_ts").null();
+  w.key("age_s").null().key("quality").null().key("quality_reason").null();
+  w.end_object();
+}
+
+Response list_devices(const ApiContext& ctx, const Query& query) {
+  const Params params(query, {"site", "kind"});
+  if (params.error_response()) return *params.error_response();
+  const auto site = params.filter("site");
+  const auto kind = params.filter("kind");
+  const Timestamp now = ctx.clock.now();
+  std::string body;
+  JsonWriter w(body);
+  w.begin_array();
+  for (const auto& d : ctx.config.devices) {
+    if (site && d.site != *site) continue;
+    if (kind && d.kind != *kind) continue;
+    w.begin_object();
+    write_device_fields(w, d, ctx.live.get(d.id), now);
+    w.end_object();
+  }
+  w.end_array();
+  return json_response(200, std::move(body));
+}
+
+Response get_device(const ApiContext& ctx, const model::Device& d, const Query& query) {
+  const Params params(query, {});
+  if (params.error_response()) return *params.error_response();
+  const Timestamp now = ctx.clock.now();
+  const auto state = ctx.live.get(d.id);
+  const config::Profile* profile = find_profile(ctx.config, d.profile);
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object();
+  write_device_fields(w, d, state, now);
+  w.key("metrics").begin_object();
+  // Declared metrics first, in the profile's order, so a page shows a stable layout; then
+  // anything the live store holds that the profile does not declare (should not happen, but
+  // hiding data would be worse).
+  if (profile != nullptr) {
+    for (const auto& m : profile->metrics) {
+      w.key(m.name);
+      const stores::LatestValue* latest = nullptr;
+      if (state) {
+        const auto it = state->metrics.find(m.name);
+        if (it != state->metrics.end()) latest = &it->second;
+      }
+      if (latest != nullptr) {
+        write_latest(w, *latest, now);
+      } else {
+        write_never_received(w, m);
+      }
+    }
+  }
+  if (state) {
+    for (const auto& [name, v] : state->metrics) {
+      if (find_metric(profile, name) != nullptr) continue;
+      w.key(name);
+      write_latest(w, v, now);
+    }
+  }
+  w.end_object();
+  w.end_object();
+  return json_response(200, std::move(body));
+}
+
+void write_event(JsonWriter& w, const model::Event& e, std::string_view site) {
+  w.field("device", sv(e.device_id)).field("site", site).field("event_type", sv(e.type));
+  w.field("priority", model::to_string(e.priority)).field("ts", e.ts());
+  w.field("received_ts", e.received_ts);
+  // attributes_json is produced by our own normalizer as a JSON object.
+  w.key("attributes").raw(e.attributes_json.empty() ? std::string_view{"{}"} : e.attributes_json);
+}
+
+// Cuts s to at most cap bytes without splitting a UTF-8 sequence.
+std::string_view cap_text(std::string_view s, std::size_t cap) {
+  if (s.size() <= cap) return s;
+  std::size_t n = cap;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return s.substr(0, n);
+}
+
+std::string content_type_for(const std::filesystem::path& file) {
+  const std::string ext = file.extension().string();
+  if (ext == ".html") return "text/html; charset=utf-8";
+  if (ext == ".js") return "text/javascript; charset=utf-8";
+  if (ext == ".css") return "text/css; charset=utf-8";
+  if (ext == ".json") return "application/json";
+  if (ext == ".svg") return "image/svg+xml";
+  if (ext == ".png") return "image/png";
+  if (ext == ".ico") return "image/x-icon";
+  if (ext == ".txt") return "text/plain; charset=utf-8";
+  return "application/octet-stream";
+}
+
+}  // namespace
+
+Target parse_target(std::string_view target) {
+  Target t;
+  const auto q = target.find('?');
+  const std::string_view raw_path = target.substr(0, q);
+  const auto path = percent_decode(raw_path, false);
+  if (!path) {
+    t.ok = false;
+    return t;
+  }
+  t.path = *path;
+  std::size_t start = 0;
+  while (start < raw_path.size()) {
+    if (raw_path[start] == '/') {
+      ++start;
+      continue;
+    }
+    const auto end = raw_path.find('/', start);
+    const auto seg =
+        raw_path.substr(start, end == std::string_view::npos ? raw_path.npos : end - start);
+    t.segments.push_back(*percent_decode(seg, false));
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  if (q == std::string_view::npos) return t;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const auto amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view{} : rest.substr(amp + 1);
+    if (pair.empty()) continue;
+    const auto eq = pair.find('=');
+    auto k = percent_decode(pair.substr(0, eq), true);
+    auto v = percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1),
+                            true);
+    if (!k || !v) {
+      t.ok = false;
+      return t;
+    }
+    t.query.emplace_back(std::move(*k), std::move(*v));
+  }
+  return t;
+}
+
+std::filesystem::path resolve_static(const std::filesystem::path& static_dir,
+                                     std::string_view path) {
+  namespace fs = std::filesystem;
+  if (static_dir.empty()) return {};
+  std::string rel(path);
+  while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
+  if (rel.empty()) rel = "index.html";
+  // Refuse before touching the file system: no parent segments, no Windows separators, no NUL.
+  if (rel.find('\\') != std::string::npos || rel.find('\0') != std::string::npos) return {};
+  for (const auto& part : fs::path(rel)) {
+    if (part == "..") return {};
+  }
+  std::error_code ec;
+  const fs::path root = fs::canonical(static_dir, ec);
+  if (ec) return {};
+  const fs::path file = fs::canonical(root / rel, ec);
+  if (ec) return {};
+  // A symlink inside the folder could still point out of it: compare the resolved paths.
+  const auto mismatch = std::mismatch(root.begin(), root.end(), file.begin(), file.end());
+  if (mismatch.first != root.end()) return {};
+  if (!fs::is_regular_file(file, ec)) return {};
+  return file;
+}
+
+Api::Api(ApiContext ctx) : ctx_(std::move(ctx)), query_thread_(std::make_unique<QueryThread>()) {}
+
+Api::~Api() {
+  // Let queued history queries finish: their `done` callbacks may still be waited on.
+  query_thread_->pool.join();
+}
+
+void Api::count_request(std::string_view route, int status) {
+  ctx_.metrics
+      .counter("fieldhub_http_requests_total", "HTTP requests by route and status",
+               {{"route", std::string(route)}, {"status", std::to_string(status)}})
+      .inc();
+}
+
+void Api::respond(std::string_view route, Response response, const Done& done) {
+  count_request(route, response.status);
+  done(std::move(response));
+}
+
+void Api::run_query(std::string route, std::function<Response()> query, Done done) {
+  if (pending_queries_.fetch_add(1) >= max_pending_queries) {
+    pending_queries_.fetch_sub(1);
+    respond(route, error(503, "history busy: too many queries in progress"), done);
+    return;
+  }
+  boost::asio::post(query_thread_->pool, [this, route = std::move(route), query = std::move(query),
+                                          done = std::move(done)] {
+    Response r;
+    try {
+      r = query();
+    } catch (const std::exception& e) {
+      // A store that cannot answer (locked, disk gone) is "history unavailable", not a crash.
+      r = error(503, std::string("history unavailable: ") + e.what());
+    }
+    pending_queries_.fetch_sub(1);
+    respond(route, std::move(r), done);
+  });
+}
+
+void Api::handle(const Request& request, Done done) {
+  const Target t = parse_target(request.target);
+  if (!t.ok) {
+    respond("invalid", error(400, "malformed percent-encoding in request target"), done);
+    return;
+  }
+  const auto& seg = t.segments;
+  const bool get = request.method == "GET";
+  const bool is_api = !seg.empty() && seg[0] == "api";
+
+  if (seg.size() == 1 && seg[0] == "metrics") {
+    if (!get) return respond("/metrics", method_not_allowed(), done);
+    Response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = ctx_.metrics.render_prometheus();
+    return respond("/metrics", std::move(r), done);
+  }
+
+  if (seg.size() == 1 && seg[0] == "healthz") {
+    if (!get) return respond("/healthz", method_not_allowed(), done);
+    const HealthReport report = ctx_.health ? ctx_.health() : HealthReport{};
+    std::string body;
+    JsonWriter w(body);
+    w.begin_object().field("status", report.ok ? "ok" : "degraded");
+    w.key("components").begin_object();
+    for (const auto& [name, state] : report.components) w.field(name, sv(state));
+    w.end_object().end_object();
+    return respond("/healthz", json_response(report.ok ? 200 : 503, std::move(body)), done);
+  }
+
+  if (is_api && seg.size() >= 3 && seg[1] == "v1") {
+    const std::string& resource = seg[2];
+    if (resource == "devices" && seg.size() == 3) {
+      if (!get) return respond("/api/v1/devices", method_not_allowed(), done);
+      return respond("/api/v1/devices", list_devices(ctx_, t.query), done);
+    }
+    if (resource == "devices" && (seg.size() == 4 || (seg.size() == 5 && seg[4] == "history"))) {
+      const bool history = seg.size() == 5;
+      const std::string route = history ? "/api/v1/devices/{id}/history" : "/api/v1/devices/{id}";
+      if (!get) return respond(route, method_not_allowed(), done);
+      const model::Device* device = find_device(ctx_.config, seg[3]);
+      if (device == nullptr)
+        return respond(route, error(404, "unknown device '" + seg[3] + "'"), done);
+      if (!history) return respond(route, get_device(ctx_, *device, t.query), done);
+
+      const Params params(t.query, {"metric", "from", "to", "limit"});
+      if (params.error_response()) return respond(route, *params.error_response(), done);
+      const auto metric = params.get("metric");
+      if (!metric || metric->empty()) {
+        return respond(route, error(400, "missing parameter 'metric'"), done);
+      }
+      const config::MetricSpec* spec =
+          find_metric(find_profile(ctx_.config, device->profile), *metric);
+      if (spec == nullptr) {
+        return respond(route,
+                       error(400, "parameter 'metric': '" + *metric +
+                                      "' is not a metric of device '" + device->id + "'"),
+                       done);
+      }
+      std::optional<Response> err;
+      const auto from = params.time("from", err);
+      const auto to = params.time("to", err);
+      const std::size_t limit = params.limit(10000, max_history_limit, err);
+      if (err) return respond(route, *err, done);
+      stores::ReadingQuery q;
+      q.device_id = device->id;
+      q.metric = *metric;
+      q.to = to.value_or(ctx_.clock.now());
+      q.from = from.value_or(q.to - default_history_window);
+      q.limit = limit;
+      if (!(q.from < q.to)) {
+        return respond(route, error(400, "parameter 'from': must be before 'to'"), done);
+      }
+      std::string unit = spec->unit;
+      return run_query(
+          route,
+          [this, q, unit] {
+            const auto points = ctx_.history.readings(q);
+            std::string body;
+            JsonWriter w(body);
+            w.begin_object().field("device", sv(q.device_id)).field("metric", sv(q.metric));
+            w.field("unit", sv(unit)).field("from", q.from).field("to", q.to);
+            w.key("points").begin_array();
+            for (const auto& p : points) {
+              w.begin_object().field("ts", p.ts()).field("value", p.value);
+              w.field("quality", model::to_string(p.quality)).end_object();
+            }
+            w.end_array().end_object();
+            return json_response(200, std::move(body));
+          },
+          std::move(done));
+    }
+    if (resource == "events" && seg.size() == 3) {
+      const std::string route = "/api/v1/events";
+      if (!get) return respond(route, method_not_allowed(), done);
+      const Params params(t.query, {"device", "type", "from", "to", "limit"});
+      if (params.error_response()) return respond(route, *params.error_response(), done);
+      std::optional<Response> err;
+      stores::EventQuery q;
+      q.device_id = params.filter("device");
+      q.type = params.filter("type");
+      // Without bounds: everything, newest first, so a page shows the latest calls.
+      q.from = params.time("from", err).value_or(model::from_micros(0));
+      q.to = params.time("to", err).value_or(Timestamp::max());
+      q.limit = params.limit(100, max_event_limit, err);
+      if (err) return respond(route, *err, done);
+      if (!(q.from < q.to)) {
+        return respond(route, error(400, "parameter 'from': must be before 'to'"), done);
+      }
+      return run_query(
+          route,
+          [this, q] {
+            const auto events = ctx_.history.events(q);
+            std::string body;
+            JsonWriter w(body);
+            w.begin_array();
+            for (const auto& e : events) {
+              const model::Device* d = find_device(ctx_.config, e.device_id);
+              w.begin_object();
+              write_event(w, e, d != nullptr ? std::string_view{d->site} : std::string_view{});
+              w.end_object();
+            }
+            w.end_array();
+            return json_response(200, std::move(body));
+          },
+          std::move(done));
+    }
+    if (resource == "dead-letters" && seg.size() == 3) {
+      const std::string route = "/api/v1/dead-letters";
+      if (!get) return respond(route, method_not_allowed(), done);
+      const Params params(t.query, {"reason", "limit"});
+      if (params.error_response()) return respond(route, *params.error_response(), done);
+      std::optional<Response> err;
+      stores::DeadLetterQuery q;
+      q.reason = params.filter("reason");
+      q.limit = params.limit(100, max_dead_letter_limit, err);
+      if (err) return respond(route, *err, done);
+      return run_query(
+          route,
+          [this, q] {
+            const auto letters = ctx_.history.dead_letters(q);
+            std::string body;
+            JsonWriter w(body);
+            w.begin_array();
+            for (const auto& l : letters) {
+              // The payload is shown as text: JsonWriter turns invalid UTF-8 into U+FFFD.
+              const auto text = cap_text(l.payload, dead_letter_text_cap);
+              w.begin_object().field("received_ts", l.received_ts).field("source", sv(l.source));
+              w.field("reason", sv(l.reason)).field("detail", sv(l.detail)).field("payload", text);
+              w.field("payload_bytes", static_cast<std::uint64_t>(l.payload.size()));
+              w.field("payload_truncated", text.size() < l.payload.size()).end_object();
+            }
+            w.end_array();
+            return json_response(200, std::move(body));
+          },
+          std::move(done));
+    }
+  }
+
+  if (is_api) {
+    return respond("unknown", error(404, "no such endpoint: " + t.path), done);
+  }
+
+  // Everything else is a static file of the first page.
+  if (!get) return respond("static", method_not_allowed(), done);
+  const auto file = resolve_static(ctx_.config.server.static_dir, t.path);
+  if (file.empty()) return respond("static", error(404, "not found: " + t.path), done);
+  std::ifstream in(file, std::ios::binary);
+  if (!in.is_open()) return respond("static", error(404, "not found: " + t.path), done);
+  std::ostringstream content;
+  content << in.rdbuf();
+  Response r;
+  r.content_type = content_type_for(file);
+  r.body = std::move(content).str();
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  respond("static", std::move(r), done);
+}
+
+}  // namespace fieldhub::web

@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "web/live_hub.h"
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include "web/test_fakes.h"
+
+namespace fieldhub::web {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::make_event;
+using testing::make_reading;
+
+const model::Timestamp t0 = *model::parse_rfc3339("2026-03-01T12:00:00Z");
+
+// Records frames; a write "completes" only when the test says so, like a slow client.
+class FakeSink final : public LiveSink {
+ public:
+  void send(std::shared_ptr<const std::string> frame) override {
+    EXPECT_FALSE(in_flight) << "the hub sent a frame while one was outstanding";
+    in_flight = true;
+    frames.push_back(*frame);
+  }
+  void close_slow() override { ++closed; }
+
+  std::vector<std::string> frames;
+  bool in_flight = false;
+  int closed = 0;
+};
+
+class LiveHubTest : public ::testing::Test {
+ protected:
+  LiveHub::SessionId attach(FakeSink& sink, LiveFilter filter = {}) {
+    const auto id = hub_.attach(sink, std::move(filter));
+    return id;
+  }
+  // Completes writes until the session has nothing more to send (a fast client).
+  void drain(FakeSink& sink, LiveHub::SessionId id) {
+    while (sink.in_flight) {
+      sink.in_flight = false;
+      hub_.on_sent(id);
+    }
+  }
+  simdjson::dom::element parse(const std::string& frame) { return parser_.parse(frame); }
+  std::string type_of(const std::string& frame) {
+    return std::string(std::string_view(parse(frame)["type"]));
+  }
+
+  config::Config config_ = testing::make_config();
+  testing::FakeLiveStore live_;
+  common::Metrics metrics_;
+  common::FakeClock clock_{t0};
+  LiveHub hub_{config_, live_, metrics_, clock_, LiveHubLimits{.max_event_backlog = 5}};
+  simdjson::dom::parser parser_;
+};
+
+TEST_F(LiveHubTest, AttachSendsHelloThenSnapshotOfLiveState) {
+  const model::Reading r = make_reading("meter-1", "energy", 42.0, t0 - 1s);
+  live_.apply({&r, 1});
+  FakeSink sink;
+  const auto id = attach(sink);
+  ASSERT_EQ(sink.frames.size(), 1u);
+  EXPECT_EQ(type_of(sink.frames[0]), "hello");
+  EXPECT_EQ(int64_t(parse(sink.frames[0])["heartbeat_ms"]), 1000);
+  drain(sink, id);
+  ASSERT_EQ(sink.frames.size(), 2u);
+  auto snap = parse(sink.frames[1]);
+  EXPECT_EQ(std::string_view(snap["type"]), "snapshot");
+  auto devices = snap["devices"].get_array();
+  ASSERT_EQ(devices.size(), 1u);
+  EXPECT_EQ(std::string_view(devices.at(0)["device"]), "meter-1");
+  EXPECT_EQ(std::string_view(devices.at(0)["site"]), "north");
+  EXPECT_DOUBLE_EQ(double(devices.at(0)["metrics"]["energy"]["value"]), 42.0);
+  EXPECT_EQ(metrics_.counter_value("fieldhub_live_frames_sent_total"), 2u);
+}
+
+TEST_F(LiveHubTest, IdleSessionGetsAPublishedBatchAsOneFrameWithSite) {
+  FakeSink sink;
+  const auto id = attach(sink);
+  drain(sink, id);
+  model::Reading bad = make_reading("meter-2", "power", 0, t0, "W");
+  bad.value = std::monostate{};
+  bad.quality = model::Quality::bad;
+  bad.quality_reason = "timeout";
+  const std::vector<model::Reading> batch = {make_reading("meter-1", "energy", 1.5, t0), bad};
+  hub_.publish_readings(batch);
+  ASSERT_EQ(sink.frames.size(), 3u);
+  auto frame = parse(sink.frames[2]);
+  EXPECT_EQ(std::string_view(frame["type"]), "readings");
+  auto items = frame["items"].get_array();
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(std::string_view(items.at(0)["device"]), "meter-1");
+  EXPECT_EQ(std::string_view(items.at(0)["site"]), "north");
+  EXPECT_EQ(std::string_view(items.at(0)["metric"]), "energy");
+  EXPECT_DOUBLE_EQ(double(items.at(0)["value"]), 1.5);
+  EXPECT_EQ(std::string_view(items.at(0)["unit"]), "kWh");
+  EXPECT_EQ(std::string_view(items.at(0)["ts"]), "2026-03-01T12:00:00.000Z");
+  EXPECT_EQ(std::string_view(items.at(0)["received_ts"]), "2026-03-01T12:00:00.000Z");
+  EXPECT_EQ(std::string_view(items.at(0)["quality"]), "good");
+  EXPECT_TRUE(items.at(1)["value"].is_null());
+  EXPECT_EQ(std::string_view(items.at(1)["site"]), "south");
+  EXPECT_EQ(std::string_view(items.at(1)["quality_reason"]), "timeout");
+}
+
+TEST_F(LiveHubTest, SlowSessionGetsOnlyTheNewestValuePerMetric) {
+  FakeSink sink;
+  const auto id = attach(sink);
+  drain(sink, id);
+  hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 1.0, t0)});
+  ASSERT_TRUE(sink.in_flight);  // the client has not finished reading this one
+  for (int i = 2; i <= 100; ++i) {
+    hub_.publish_readings(std::vector{make_reading("meter-1", "energy", i, t0 + i * 1s),
+                                      make_reading("meter-1", "power", i * 10, t0 + i * 1s, "W")});
+  }
+  // A late, older value must not replace the newest unsent one.
+  hub_.publish_readings(std::vector{make_reading("meter-1", "energy", -1, t0 + 50s)});
+  EXPECT_EQ(sink.frames.size(), 3u) << "nothing is queued per publish while busy";
+  drain(sink, id);
+  ASSERT_EQ(sink.frames.size(), 4u);
+  auto items = parse(sink.frames[3])["items"].get_array();
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(std::string_view(items.at(0)["metric"]), "energy");
+  EXPECT_DOUBLE_EQ(double(items.at(0)["value"]), 100.0);
+  EXPECT_EQ(std::string_view(items.at(1)["metric"]), "power");
+  EXPECT_DOUBLE_EQ(double(items.at(1)["value"]), 1000.0);
+  // 99 energy + 99 power values were published while busy; 2 were sent, 1 late one ignored.
+  EXPECT_EQ(metrics_.counter_value("fieldhub_live_readings_coalesced_total"), 98u + 98u + 1u);
+}
+
+TEST_F(LiveHubTest, EventsAreNeverCoalescedAndGoAheadOfTelemetry) {
+  FakeSink sink;
+  const auto id = attach(sink);
+  drain(sink, id);
+  hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 1.0, t0)});
+  ASSERT_TRUE(sink.in_flight);
+  hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 2.0, t0 + 1s)});
+  hub_.publish_event(make_event("call-7", "call", model::Priority::medium, t0 + 2s));
+  hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 3.0, t0 + 3s)});
+  hub_.publish_event(make_event("call-7", "call", model::Priority::medium, t0 + 4s));
+  hub_.publish_event(make_event("call-7", "cancel", model::Priority::none, t0 + 5s));
+  drain(sink, id);
+  ASSERT_EQ(sink.frames.size(), 7u);
+  auto e1 = parse(sink.frames[3]);
+  EXPECT_EQ(std::string_view(e1["type"]), "event");
+  EXPECT_EQ(std::string_view(e1["device"]), "call-7");
+  EXPECT_EQ(std::string_view(e1["site"]), "north");
+  EXPECT_EQ(std::string_view(e1["event_type"]), "call");
+  EXPECT_EQ(std::string_view(e1["priority"]), "medium");
+  EXPECT_EQ(std::string_view(e1["ts"]), "2026-03-01T12:00:02.000Z");
+  EXPECT_EQ(std::string_view(e1["attributes"]["source"]), "test");
+  EXPECT_EQ(std::string_view(parse(sink.frames[4])["ts"]), "2026-03-01T12:00:04.000Z");
+  EXPECT_EQ(std::string_view(parse(sink.frames[5])["event_type"]), "cancel");
+  auto items = parse(sink.frames[6])["items"].get_array();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_DOUBLE_EQ(double(items.at(0)["value"]), 3.0);
+}
+
+TEST_F(LiveHubTest, FiltersByDeviceAndSite) {
+  FakeSink by_device, by_site;
+  const auto d = attach(by_device, {.device = "meter-2"});
+  const auto s = attach(by_site, {.site = "north"});
+  drain(by_device, d);
+  drain(by_site, s);
+  hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 1.0, t0),
+                                    make_reading("meter-2", "energy", 2.0, t0)});
+  hub_.publish_event(make_event("call-7", "call", model::Priority::medium, t0));
+  drain(by_device, d);
+  drain(by_site, s);
+  ASSERT_EQ(by_device.frames.size(), 3u);
+  auto items = parse(by_device.frames[2])["items"].get_array();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(std::string_view(items.at(0)["device"]), "meter-2");
+  ASSERT_EQ(by_site.frames.size(), 4u);
+  items = parse(by_site.frames[2])["items"].get_array();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(std::string_view(items.at(0)["device"]), "meter-1");
+  EXPECT_EQ(type_of(by_site.frames[3]), "event");
+}
+
+TEST_F(LiveHubTest, SlowSessionIsClosedPastTheEventCapWithoutAffectingAnother) {
+  FakeSink slow, fast;
+  const auto slow_id = attach(slow);
+  const auto fast_id = attach(fast);
+  drain(fast, fast_id);
+  // slow never completes its first write (hello): events pile up behind it.
+  for (int i = 0; i < 20; ++i) {
+    hub_.publish_event(make_event("call-7", "call", model::Priority::high, t0 + i * 1s));
+    drain(fast, fast_id);
+  }
+  EXPECT_EQ(slow.closed, 1);
+  EXPECT_EQ(metrics_.counter_value("fieldhub_live_sessions_closed_slow_total"), 1u);
+  ASSERT_EQ(fast.frames.size(), 22u);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(std::string_view(parse(fast.frames[2 + i])["ts"]),
+              model::format_rfc3339(t0 + i * 1s));
+  }
+  EXPECT_EQ(fast.closed, 0);
+  // A closed session gets nothing more and is forgotten once its socket is done.
+  const auto before = slow.frames.size();
+  slow.in_flight = false;
+  hub_.on_sent(slow_id);
+  EXPECT_EQ(slow.frames.size(), before);
+  EXPECT_EQ(hub_.session_count(), 2u);
+  hub_.detach(slow_id);
+  EXPECT_EQ(hub_.session_count(), 1u);
+}
+
+TEST_F(LiveHubTest, HeartbeatQueuesAtMostOneAndClosesStalledWrites) {
+  FakeSink sink;
+  const auto id = attach(sink);
+  drain(sink, id);
+  clock_.advance(1s);
+  hub_.heartbeat();
+  ASSERT_EQ(sink.frames.size(), 3u);
+  EXPECT_EQ(type_of(sink.frames[2]), "heartbeat");
+  EXPECT_EQ(std::string_view(parse(sink.frames[2])["ts"]), "2026-03-01T12:00:01.000Z");
+  // Busy: heartbeats do not pile up.
+  for (int i = 0; i < 5; ++i) {
+    clock_.advance(1s);
+    hub_.heartbeat();
+  }
+  drain(sink, id);
+  ASSERT_EQ(sink.frames.size(), 4u);
+  EXPECT_EQ(type_of(sink.frames[3]), "heartbeat");
+  // A write that never completes: closed once it has stalled longer than the limit.
+  hub_.heartbeat();
+  ASSERT_TRUE(sink.in_flight);
+  clock_.advance(30s);
+  hub_.heartbeat();
+  EXPECT_EQ(sink.closed, 0);
+  clock_.advance(1s);
+  hub_.heartbeat();
+  EXPECT_EQ(sink.closed, 1);
+}
+
+TEST_F(LiveHubTest, StatusGoesToEverySessionAsIs) {
+  FakeSink a, b;
+  const auto ia = attach(a, {.device = "meter-1"});
+  const auto ib = attach(b);
+  drain(a, ia);
+  drain(b, ib);
+  hub_.publish_status(R"({"type":"health","history":"degraded"})");
+  EXPECT_EQ(a.frames.back(), R"({"type":"health","history":"degraded"})");
+  EXPECT_EQ(b.frames.back(), R"({"type":"health","history":"degraded"})");
+}
+
+TEST_F(LiveHubTest, SessionGaugeFollowsAttachAndDetach) {
+  FakeSink a, b;
+  const auto ia = attach(a);
+  attach(b);
+  auto& gauge = metrics_.gauge("fieldhub_live_sessions", "");
+  EXPECT_EQ(gauge.value(), 2);
+  hub_.detach(ia);
+  hub_.detach(ia);
+  EXPECT_EQ(gauge.value(), 1);
+}
+
+}  // namespace
+}  // namespace fieldhub::web
