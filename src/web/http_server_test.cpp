@@ -50,7 +50,16 @@ class WsClient {
     ws_.set_option(websocket::stream_base::decorator([origin](websocket::request_type& req) {
       if (!origin.empty()) req.set(http::field::origin, origin);
     }));
-    ws_.handshake(response_, "127.0.0.1:" + std::to_string(port), target, ec);
+    // Async: Beast 1.74's synchronous handshake leaves the response empty when declined.
+    bool done = false;
+    ws_.async_handshake(response_, "127.0.0.1:" + std::to_string(port), target,
+                        [&](beast::error_code hec) {
+                          ec = hec;
+                          done = true;
+                        });
+    ioc_.restart();
+    ioc_.run_for(5s);
+    if (!done) return asio::error::timed_out;
     return ec;
   }
 
