@@ -136,6 +136,7 @@ TEST_F(MqttClientIntegration, PublishesToMosquittoSub) {
   int sent = 0;
   int completed = 0;
   asio::steady_timer tick(io);
+  bool publishing = true;
   std::function<void()> send_next = [&] {
     pub.publish("out/n", "msg-" + std::to_string(sent++), 1, false, [&](std::error_code ec) {
       EXPECT_FALSE(ec) << ec.message();
@@ -143,11 +144,12 @@ TEST_F(MqttClientIntegration, PublishesToMosquittoSub) {
     });
     tick.expires_after(50ms);
     tick.async_wait([&](const boost::system::error_code& ec) {
-      if (!ec) send_next();
+      if (!ec && publishing) send_next();
     });
   };
   send_next();
   ASSERT_TRUE(run_until([&] { return !sub.running(); }, 10s)) << sub.log();
+  publishing = false;  // cancel() alone misses a wait that already completed
   tick.cancel();
   const std::string log = sub.log();
   std::printf("mosquitto_sub got:\n%s", log.c_str());
@@ -268,6 +270,7 @@ TEST_F(MqttClientIntegration, BrokerRestartMidStreamReconnectsWithinFiveSecondsA
   int next = 0;
   int failed = 0;
   asio::steady_timer tick(io);
+  bool publishing = true;
   std::function<void()> publish_some = [&] {
     for (int i = 0; i < 5; ++i) {
       pub.publish("stream/m", std::to_string(next++), 1, false,
@@ -275,7 +278,7 @@ TEST_F(MqttClientIntegration, BrokerRestartMidStreamReconnectsWithinFiveSecondsA
     }
     tick.expires_after(5ms);
     tick.async_wait([&](const boost::system::error_code& ec) {
-      if (!ec) publish_some();
+      if (!ec && publishing) publish_some();
     });
   };
   publish_some();
@@ -297,6 +300,7 @@ TEST_F(MqttClientIntegration, BrokerRestartMidStreamReconnectsWithinFiveSecondsA
   EXPECT_LE(reconnect_ms, 5s);
   // Resubscription verified by traffic published after the restart.
   ASSERT_TRUE(run_until([&] { return seen.rbegin()->first >= first_after_restart + 100; }, 10s));
+  publishing = false;  // cancel() alone misses a wait that already completed
   tick.cancel();
   const int total = next;
   ASSERT_TRUE(run_until([&] { return static_cast<int>(seen.size()) == total; }, 15s))
