@@ -231,8 +231,8 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void acknowledge(std::uint16_t packet_id, std::uint64_t gen) {
-    if (stopped) return;
-    if (!conn || !conn->established || conn->closing || conn->generation != gen || packet_id == 0) {
+    if (stopped || packet_id == 0) return;  // QoS 0 messages carry no id and need no ack
+    if (!conn || !conn->established || conn->closing || conn->generation != gen) {
       acks_stale.inc();
       return;
     }
