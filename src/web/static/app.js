@@ -131,7 +131,15 @@
   function renderDevice(d) {
     const cells = d.row.children;
     const list = el('ul', { class: 'values' });
-    for (const [name, m] of Object.entries(d.metrics)) {
+    // The profile's order (from the device's detail) keeps each row's layout stable.
+    const rank = (name) => {
+      const i = d.order ? d.order.indexOf(name) : -1;
+      return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+    };
+    const entries = Object.entries(d.metrics).sort(
+      ([a], [b]) => rank(a) - rank(b) || a.localeCompare(b),
+    );
+    for (const [name, m] of entries) {
       const value = formatValue(m.value);
       const item = el('li', {}, el('span', { class: 'metric', text: `${name}: ` }));
       if (value === null) {
@@ -179,6 +187,7 @@
   async function loadDetail(id) {
     const detail = await getJson(`/api/v1/devices/${encodeURIComponent(id)}`);
     const d = addDevice(detail);
+    d.order = Object.keys(detail.metrics || {});
     for (const [name, m] of Object.entries(detail.metrics || {})) {
       if (m.value === null && m.ts === null) {
         if (!d.metrics[name]) d.metrics[name] = m; // declared, never received
@@ -198,20 +207,25 @@
         try {
           await loadDetail(id);
         } catch (e) {
-          console.warn(e);
+          // The server is unreachable or failing: stop this round, the next poll retries.
+          if (queue.length) console.warn(e.message);
+          queue.length = 0;
         }
       }
     };
     await Promise.all([worker(), worker(), worker(), worker()]);
   }
 
+  // The device list first (frames name devices the page must know), then the live feed at
+  // once, and the per-device details alongside it.
   async function loadDevices() {
     try {
       const list = await getJson('/api/v1/devices');
       for (const info of list) markDirty(addDevice(info));
       $('devices-status').textContent = list.length ? '' : 'No devices configured.';
       $('devices-status').hidden = list.length > 0;
-      await loadDetails(list.map((d) => d.id));
+      if (!socket && !feedUp) connect();
+      await Promise.all([loadDetails(list.map((d) => d.id)), loadEvents()]);
     } catch (e) {
       $('devices-status').textContent = `Could not load devices (${e.message}); retrying.`;
       setTimeout(loadDevices, POLL_MS);
@@ -262,7 +276,7 @@
     try {
       addEvents(await getJson(`/api/v1/events?limit=${MAX_EVENTS}`));
     } catch (e) {
-      console.warn(e);
+      console.warn(e.message);
     }
   }
 
@@ -374,11 +388,9 @@
     for (const d of devices.values()) renderAge(d);
   }
 
-  async function main() {
-    await loadDevices();
-    await loadEvents();
-    connect();
+  function main() {
     setInterval(tick, 1000);
+    loadDevices();
   }
 
   main();
