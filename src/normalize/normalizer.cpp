@@ -303,7 +303,8 @@ struct Normalizer::Impl {
     Role role = Role::telemetry;
     if (!route(m, role)) return std::move(m.env);
 
-    std::memcpy(buffer.get(), payload.data(), payload.size());
+    // An empty view may have a null data(): memcpy must not see it.
+    if (!payload.empty()) std::memcpy(buffer.get(), payload.data(), payload.size());
     std::memset(buffer.get() + payload.size(), 0, simdjson::SIMDJSON_PADDING);
     element root;
     if (const auto error = parser.parse(buffer.get(), payload.size(), false).get(root)) {

@@ -153,5 +153,79 @@ TEST(Normalizer, ModbusDevicesAreNotMqttDevices) {
   EXPECT_EQ(env.dead_letters[0].reason, "unknown_topic");
 }
 
+// Scale and offset, and the epoch timestamp formats, which no shipped profile uses.
+config::Config json_config(config::TimestampFormat format) {
+  config::Config c;
+  config::Profile p;
+  p.name = "raw";
+  p.kind = "thermometer";
+  p.mqtt.format = config::PayloadFormat::json;
+  p.mqtt.telemetry_topic = "raw/{device}";
+  p.mqtt.timestamp_path = "t";
+  p.mqtt.timestamp_format = format;
+  p.metrics.push_back({.name = "temperature",
+                       .unit = "°C",
+                       .path = "s.t10",
+                       .scale = 0.1,
+                       .offset = -40.0,
+                       .min = -40.0,
+                       .max = 85.0});
+  c.profiles = {p};
+  c.devices.push_back({.id = "t1",
+                       .kind = "thermometer",
+                       .site = "s",
+                       .profile = "raw",
+                       .protocol = "mqtt",
+                       .address = "t1"});
+  return c;
+}
+
+TEST(Normalizer, JsonScaleOffsetAndEpochSeconds) {
+  Normalizer n(json_config(config::TimestampFormat::epoch_s));
+  const auto env = n.normalize("raw/t1", R"({"t":1795514400.5,"s":{"t10":615}})", received);
+  ASSERT_EQ(env.readings.size(), 1u);
+  EXPECT_DOUBLE_EQ(std::get<double>(env.readings[0].value), 21.5);
+  EXPECT_EQ(model::format_rfc3339(env.readings[0].source_ts), "2026-11-24T10:00:00.500Z");
+  EXPECT_EQ(env.readings[0].quality, model::Quality::good);
+  EXPECT_EQ(n.subscriptions(), std::vector<std::string>{"raw/+"});
+}
+
+TEST(Normalizer, JsonEpochMillisecondsThatAreSeconds) {
+  Normalizer n(json_config(config::TimestampFormat::epoch_ms));
+  auto env = n.normalize("raw/t1", R"({"t":1795514400123,"s":{"t10":615}})", received);
+  ASSERT_EQ(env.readings.size(), 1u);
+  EXPECT_EQ(model::format_rfc3339(env.readings[0].source_ts), "2026-11-24T10:00:00.123Z");
+  EXPECT_EQ(env.readings[0].quality, model::Quality::good);
+  env = n.normalize("raw/t1", R"({"t":1795514400,"s":{"t10":615}})", received);
+  ASSERT_EQ(env.readings.size(), 1u);
+  EXPECT_EQ(model::format_rfc3339(env.readings[0].source_ts), "2026-11-24T10:00:00.000Z");
+  EXPECT_EQ(env.readings[0].quality, model::Quality::uncertain);
+  EXPECT_EQ(env.readings[0].quality_reason, "timestamp_in_seconds");
+  env = n.normalize("raw/t1", R"({"t":"1795514400","s":{"t10":615}})", received);
+  ASSERT_EQ(env.dead_letters.size(), 1u);
+  EXPECT_EQ(env.dead_letters[0].reason, "invalid_timestamp");
+}
+
+TEST(Normalizer, ScaledValueOutsideTheRangeIsBad) {
+  Normalizer n(json_config(config::TimestampFormat::epoch_s));
+  const auto env = n.normalize("raw/t1", R"({"s":{"t10":1300}})", received);
+  ASSERT_EQ(env.readings.size(), 1u);
+  EXPECT_DOUBLE_EQ(std::get<double>(env.readings[0].value), 90.0);
+  EXPECT_EQ(env.readings[0].quality, model::Quality::bad);
+  EXPECT_EQ(env.readings[0].quality_reason, "out_of_range");
+  EXPECT_FALSE(env.readings[0].source_ts_trusted);
+  EXPECT_EQ(env.readings[0].source_ts, received);
+}
+
+TEST(Normalizer, ScaledOverflowIsRefused) {
+  auto c = json_config(config::TimestampFormat::epoch_s);
+  c.profiles[0].metrics[0].scale = 1e300;
+  Normalizer big(c);
+  const auto env = big.normalize("raw/t1", R"({"s":{"t10":1e300}})", received);
+  EXPECT_TRUE(env.readings.empty());
+  ASSERT_EQ(env.dead_letters.size(), 1u);
+  EXPECT_EQ(env.dead_letters[0].reason, "invalid_number");
+}
+
 }  // namespace
 }  // namespace fieldhub::normalize
