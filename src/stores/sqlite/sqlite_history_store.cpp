@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -247,7 +248,10 @@ SqliteHistoryStore::SqliteHistoryStore(std::filesystem::path file, SqliteOptions
       writer_(std::move(writer)),
       statements_(std::move(statements)),
       reader_(std::move(reader)) {
-  last_prune_ = now();
+  prune_every_ = std::clamp<std::chrono::microseconds>(
+      options_.replay_digest_retention / 4, std::chrono::seconds{1}, std::chrono::minutes{5});
+  // The first write prunes, so that a process restarted often still does.
+  last_prune_ = now() - prune_every_;
 }
 
 SqliteHistoryStore::~SqliteHistoryStore() = default;
@@ -291,10 +295,7 @@ Status SqliteHistoryStore::write_batch(std::span<const pipeline::Envelope> batch
   }
   // Digests older than the retention cannot recognise a redelivery any more; deleting them a few
   // times per retention period keeps the table small without a DELETE per batch.
-  const auto prune_every = std::max<std::chrono::microseconds>(
-      std::chrono::seconds{1}, std::min<std::chrono::microseconds>(
-                                   options_.replay_digest_retention / 4, std::chrono::minutes{5}));
-  const bool prune = t - last_prune_ >= prune_every;
+  const bool prune = t - last_prune_ >= prune_every_;
   if (prune) {
     if (Status s = prune_digests(t); !s.ok()) return s;
   }

@@ -95,6 +95,7 @@ class SqliteHistoryStore final : public HistoryStore {
   std::unordered_map<std::string, Series, KeyHash, std::equal_to<>> series_;
   std::vector<std::string> series_added_in_tx_;  // forgotten again if the transaction fails
   std::string key_buffer_;
+  std::chrono::microseconds prune_every_{};
   model::Timestamp last_prune_;
 
   // Query side.
