@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "config/config_text.h"
 #include "config/units.h"
 
 namespace fieldhub::config {
@@ -201,8 +202,10 @@ class Section {
   std::set<std::string, std::less<>> known_;
 };
 
-toml::table parse_toml(const fs::path& file) {
+// Parses `text`, or the file itself when text is null.
+toml::table parse_toml(const fs::path& file, const std::string_view* text) {
   try {
+    if (text != nullptr) return toml::parse(*text, file.string());
     return toml::parse_file(file.string());
   } catch (const toml::parse_error& e) {
     const auto& begin = e.source().begin;
@@ -661,10 +664,7 @@ void read_stores(Section& root, Config& c, const fs::path& config_dir) {
   s.check_unknown();
 }
 
-}  // namespace
-
-Profile load_profile(const fs::path& file) {
-  const toml::table root = parse_toml(file);
+Profile build_profile(const toml::table& root, const fs::path& file) {
   Section s(file, root, "");
   Profile p;
   p.file = file;
@@ -687,8 +687,7 @@ Profile load_profile(const fs::path& file) {
   return p;
 }
 
-Config load_config(const fs::path& file) {
-  const toml::table root = parse_toml(file);
+Config build_config(const toml::table& root, const fs::path& file) {
   Section s(file, root, "");
   Config c;
   c.file = file;
@@ -702,6 +701,24 @@ Config load_config(const fs::path& file) {
   read_devices(s, c);
   s.check_unknown();
   return c;
+}
+
+}  // namespace
+
+Profile load_profile(const fs::path& file) {
+  return build_profile(parse_toml(file, nullptr), file);
+}
+
+Config load_config(const fs::path& file) {
+  return build_config(parse_toml(file, nullptr), file);
+}
+
+Profile parse_profile(std::string_view text, const fs::path& file) {
+  return build_profile(parse_toml(file, &text), file);
+}
+
+Config parse_config(std::string_view text, const fs::path& file) {
+  return build_config(parse_toml(file, &text), file);
 }
 
 }  // namespace fieldhub::config

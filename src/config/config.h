@@ -29,7 +29,8 @@ struct MqttConfig {
   std::chrono::seconds keepalive{30};
   bool clean_session = false;  // persistent session: the broker keeps our QoS 1 queue while away
   std::chrono::milliseconds reconnect_min{500};
-  std::chrono::milliseconds reconnect_max{30000};
+  // Capped low: RELIABILITY.md wants the broker link back within 5 s of the broker returning.
+  std::chrono::milliseconds reconnect_max{4000};
   std::size_t max_payload = 64 * 1024;  // larger messages are rejected as "oversized"
 };
 
