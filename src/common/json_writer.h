@@ -24,6 +24,7 @@ class JsonWriter {
   JsonWriter& key(std::string_view k);
   JsonWriter& value(std::string_view s);
   JsonWriter& value(const char* s) { return value(std::string_view{s}); }
+  JsonWriter& value(const std::string& s) { return value(std::string_view{s}); }
   JsonWriter& value(double d);  // non-finite numbers are written as null
   JsonWriter& value(std::int64_t i);
   JsonWriter& value(std::uint64_t u);
