@@ -11,8 +11,10 @@ packages=(
   libboost-dev libtomlplusplus-dev libsimdjson-dev libsqlite3-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 procps
-  # the real broker, for the demo and the integration tests
-  mosquitto mosquitto-clients
+  # real servers and peers for the demo and the integration tests
+  mosquitto mosquitto-clients redis-server postgresql socat python3-pymodbus python3-serial
+  # production store clients
+  libhiredis-dev libpq-dev
 )
 
 if [ "$(id -u)" -eq 0 ]; then
