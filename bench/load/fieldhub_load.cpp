@@ -6,6 +6,11 @@
 //                    /metrics), publish → live feed latency (WebSocket /api/v1/live), and
 //                    fieldhub's CPU and peak RSS (from /proc/<pid>).
 // Every loop is bounded by --count and --timeout.
+#include <simdjson.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,15 +21,11 @@
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
-#include <algorithm>
-#include <atomic>
 #include <fstream>
 #include <iostream>
 #include <mutex>
-#include <simdjson.h>
 #include <sstream>
 #include <thread>
-#include <unistd.h>
 
 #include "adapters/mqtt/mqtt_client.h"
 #include "common/clock.h"
@@ -52,7 +53,8 @@ struct Options {
 };
 
 std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
 }
 
 std::string http_get(std::uint16_t port, const std::string& target) {
@@ -108,9 +110,11 @@ ProcStat proc_stat(int pid) {
 }
 
 std::string payload(std::int64_t seq, int values, std::int64_t ts_ms) {
-  std::string p = R"({"ts":)" + std::to_string(ts_ms) + R"(,"values":{"seq":)" + std::to_string(seq);
+  std::string p =
+      R"({"ts":)" + std::to_string(ts_ms) + R"(,"values":{"seq":)" + std::to_string(seq);
   for (int v = 1; v < values; ++v) {
-    p += ",\"v" + std::to_string(v) + "\":" + std::to_string(static_cast<double>(seq % 1000) / 10.0 + v);
+    p += ",\"v" + std::to_string(v) +
+         "\":" + std::to_string(static_cast<double>(seq % 1000) / 10.0 + v);
   }
   p += "}}";
   return p;
@@ -142,10 +146,9 @@ class Publisher {
     const std::int64_t i = next_++;
     const std::int64_t seq = o_.first_seq + i;
     const int device = static_cast<int>(seq % o_.devices);
-    const std::int64_t ts_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count();
+    const std::int64_t ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
     sent_ns_[static_cast<std::size_t>(i)] = now_ns();
     ++outstanding_;
     client_->publish("fieldhub/" + o_.site + "/dev-" + std::to_string(device) + "/telemetry",
@@ -167,7 +170,8 @@ class Publisher {
     }
     // Paced: publish what is due by now, then come back in 1 ms.
     const double elapsed = std::chrono::duration<double>(Clock::now() - started_).count();
-    const auto due = std::min<std::int64_t>(o_.count, static_cast<std::int64_t>(elapsed * o_.rate) + 1);
+    const auto due =
+        std::min<std::int64_t>(o_.count, static_cast<std::int64_t>(elapsed * o_.rate) + 1);
     while (next_ < due && outstanding_ < 50 * o_.window) publish_one();
     if (next_ < o_.count) {
       timer_.expires_after(1ms);
@@ -214,8 +218,7 @@ class FeedWatcher {
     ws::stream<boost::asio::ip::tcp::socket> stream(io);
     try {
       stream.next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), o_.http_port});
-      stream.handshake("127.0.0.1:" + std::to_string(o_.http_port),
-                       "/api/v1/live?site=" + o_.site);
+      stream.handshake("127.0.0.1:" + std::to_string(o_.http_port), "/api/v1/live?site=" + o_.site);
       stream.next_layer().non_blocking(false);
       timeval tv{0, 200000};
       setsockopt(stream.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -280,7 +283,8 @@ int run_bare(const Options& o) {
   std::atomic<bool> subscribed{false};
   Clock::time_point last{};
   sub.set_subscriptions({{"fieldhub/" + o.site + "/+/telemetry", 1}});
-  sub.on_link([&](const mqtt::LinkStatus& s) { subscribed = s.event == mqtt::LinkEvent::connected; });
+  sub.on_link(
+      [&](const mqtt::LinkStatus& s) { subscribed = s.event == mqtt::LinkEvent::connected; });
   sub.on_message([&](const mqtt::InboundMessage& m) {
     if (m.qos > 0) sub.acknowledge(m.packet_id, m.generation);
     last = Clock::now();
@@ -335,7 +339,8 @@ int run_fieldhub(const Options& o) {
 
   std::vector<double> latency_ms;
   for (std::size_t i = 0; i < sent.size(); ++i) {
-    if (sent[i] != 0 && seen[i] != 0) latency_ms.push_back(static_cast<double>(seen[i] - sent[i]) / 1e6);
+    if (sent[i] != 0 && seen[i] != 0)
+      latency_ms.push_back(static_cast<double>(seen[i] - sent[i]) / 1e6);
   }
   const std::size_t measured = latency_ms.size();
   std::cout << "mode=fieldhub messages=" << pub.acked() << " readings_stored=" << stored
@@ -350,9 +355,10 @@ int run_fieldhub(const Options& o) {
 }
 
 void usage() {
-  std::cout << "usage: fieldhub-load --mode bare|fieldhub --broker-port P [--http-port H] [--pid PID]\n"
-               "         [--count N] [--devices D] [--values V] [--rate MSGS_PER_S] [--window W]\n"
-               "         [--site S] [--timeout SECONDS] [--first-seq N]\n";
+  std::cout
+      << "usage: fieldhub-load --mode bare|fieldhub --broker-port P [--http-port H] [--pid PID]\n"
+         "         [--count N] [--devices D] [--values V] [--rate MSGS_PER_S] [--window W]\n"
+         "         [--site S] [--timeout SECONDS] [--first-seq N]\n";
 }
 
 }  // namespace
@@ -368,21 +374,35 @@ int main(int argc, char** argv) {
       }
       if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value");
       const std::string v = argv[++i];
-      if (arg == "--mode") o.mode = v;
-      else if (arg == "--broker-port") o.broker_port = static_cast<std::uint16_t>(std::stoi(v));
-      else if (arg == "--http-port") o.http_port = static_cast<std::uint16_t>(std::stoi(v));
-      else if (arg == "--pid") o.pid = std::stoi(v);
-      else if (arg == "--count") o.count = std::stoll(v);
-      else if (arg == "--devices") o.devices = std::stoi(v);
-      else if (arg == "--values") o.values = std::stoi(v);
-      else if (arg == "--rate") o.rate = std::stod(v);
-      else if (arg == "--window") o.window = std::stoul(v);
-      else if (arg == "--site") o.site = v;
-      else if (arg == "--timeout") o.timeout = std::chrono::seconds{std::stoi(v)};
-      else if (arg == "--first-seq") o.first_seq = std::stoll(v);
-      else throw std::invalid_argument("unknown argument " + arg);
+      if (arg == "--mode")
+        o.mode = v;
+      else if (arg == "--broker-port")
+        o.broker_port = static_cast<std::uint16_t>(std::stoi(v));
+      else if (arg == "--http-port")
+        o.http_port = static_cast<std::uint16_t>(std::stoi(v));
+      else if (arg == "--pid")
+        o.pid = std::stoi(v);
+      else if (arg == "--count")
+        o.count = std::stoll(v);
+      else if (arg == "--devices")
+        o.devices = std::stoi(v);
+      else if (arg == "--values")
+        o.values = std::stoi(v);
+      else if (arg == "--rate")
+        o.rate = std::stod(v);
+      else if (arg == "--window")
+        o.window = std::stoul(v);
+      else if (arg == "--site")
+        o.site = v;
+      else if (arg == "--timeout")
+        o.timeout = std::chrono::seconds{std::stoi(v)};
+      else if (arg == "--first-seq")
+        o.first_seq = std::stoll(v);
+      else
+        throw std::invalid_argument("unknown argument " + arg);
     }
-    if (o.count <= 0 || o.devices <= 0 || o.values <= 0) throw std::invalid_argument("counts must be > 0");
+    if (o.count <= 0 || o.devices <= 0 || o.values <= 0)
+      throw std::invalid_argument("counts must be > 0");
   } catch (const std::exception& e) {
     std::cerr << "fieldhub-load: " << e.what() << "\n";
     usage();

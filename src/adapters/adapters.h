@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <memory>
 #include <vector>
-
-#include <boost/asio/any_io_executor.hpp>
 
 #include "adapters/adapter.h"
 #include "common/clock.h"

@@ -104,7 +104,8 @@ int run(const Options& opts) {
                   web::HealthReport report;
                   const bool history_ok = pipeline.history_healthy();
                   report.ok = history_ok;
-                  report.components.emplace_back("history", history_ok ? "ok" : "degraded: writes failing");
+                  report.components.emplace_back("history",
+                                                 history_ok ? "ok" : "degraded: writes failing");
                   report.components.emplace_back("broker", broker_up.value() == 1 ? "up" : "down");
                   return report;
                 }});
@@ -150,10 +151,14 @@ int main(int argc, char** argv) {
       opts.config = argv[++i];
     } else if (arg == "--log-level" && i + 1 < argc) {
       const std::string_view level = argv[++i];
-      if (level == "debug") opts.log_level = common::LogLevel::debug;
-      else if (level == "info") opts.log_level = common::LogLevel::info;
-      else if (level == "warn") opts.log_level = common::LogLevel::warn;
-      else if (level == "error") opts.log_level = common::LogLevel::error;
+      if (level == "debug")
+        opts.log_level = common::LogLevel::debug;
+      else if (level == "info")
+        opts.log_level = common::LogLevel::info;
+      else if (level == "warn")
+        opts.log_level = common::LogLevel::warn;
+      else if (level == "error")
+        opts.log_level = common::LogLevel::error;
       else {
         std::cerr << "fieldhub: unknown log level " << level << "\n";
         return 2;

@@ -30,12 +30,14 @@ std::string_view level_name(LogLevel level) {
 }
 }  // namespace
 
-void set_log_level(LogLevel level) { min_level = level; }
+void set_log_level(LogLevel level) {
+  min_level = level;
+}
 
 void log(LogLevel level, std::string_view component, std::string_view message) {
   if (level < min_level.load()) return;
-  const auto now = std::chrono::time_point_cast<std::chrono::microseconds>(
-      std::chrono::system_clock::now());
+  const auto now =
+      std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
   std::string line = model::format_rfc3339(now);
   line += ' ';
   line += level_name(level);

@@ -117,7 +117,9 @@ std::string Metrics::render_prometheus() const {
     const Entry& first = *members.front();
     out += "# HELP " + name + " " + first.help + "\n";
     out += "# TYPE " + name + " ";
-    out += first.type == Type::counter ? "counter" : first.type == Type::gauge ? "gauge" : "histogram";
+    out += first.type == Type::counter ? "counter"
+           : first.type == Type::gauge ? "gauge"
+                                       : "histogram";
     out += "\n";
     for (const Entry* e : members) {
       switch (e->type) {
@@ -132,7 +134,7 @@ std::string Metrics::render_prometheus() const {
           for (std::size_t i = 0; i <= Histogram::bucket_count; ++i) {
             cumulative += e->histogram.buckets_[i].load(std::memory_order_relaxed);
             const double le = i < Histogram::bucket_count ? Histogram::bounds[i]
-                                                           : std::numeric_limits<double>::infinity();
+                                                          : std::numeric_limits<double>::infinity();
             out += with_labels(name + "_bucket", e->labels, "le=\"" + format_double(le) + "\"") +
                    " " + std::to_string(cumulative) + "\n";
           }

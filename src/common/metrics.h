@@ -41,7 +41,7 @@ class Histogram {
   static constexpr std::size_t bucket_count = 14;
   // Upper bounds in seconds: 0.5 ms ... 10 s.
   static constexpr double bounds[bucket_count] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                  0.1,    0.25,  0.5,    1.0,   2.5,   5.0,  10.0};
+                                                  0.1,    0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
   void observe(double seconds);
   std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
   // Upper bound of the bucket holding quantile q (0..1); +inf past the last bucket.

@@ -56,12 +56,11 @@ std::string format_rfc3339(Timestamp ts) {
   const year_month_day ymd{day};
   const hh_mm_ss<microseconds> tod{ts - day};
   std::array<char, 32> buf{};
-  const int n = std::snprintf(buf.data(), buf.size(), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
-                              static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                              static_cast<unsigned>(ymd.day()), static_cast<int>(tod.hours().count()),
-                              static_cast<int>(tod.minutes().count()),
-                              static_cast<int>(tod.seconds().count()),
-                              static_cast<int>(tod.subseconds().count() / 1000));
+  const int n = std::snprintf(
+      buf.data(), buf.size(), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
+      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+      static_cast<int>(tod.hours().count()), static_cast<int>(tod.minutes().count()),
+      static_cast<int>(tod.seconds().count()), static_cast<int>(tod.subseconds().count() / 1000));
   return std::string(buf.data(), static_cast<std::size_t>(n));
 }
 
@@ -89,7 +88,8 @@ std::optional<Timestamp> parse_rfc3339(std::string_view text) {
       !read_int(text, 17, 2, s)) {
     return std::nullopt;
   }
-  const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
+  const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)},
+                           day{static_cast<unsigned>(d)}};
   if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;
   std::size_t pos = 19;
   std::int64_t micros = 0;

@@ -20,11 +20,11 @@ struct Reading {
   std::string device_id;
   std::string metric;
   Value value;
-  std::string unit;  // normalized unit symbol (kWh, m³, V, A, W, °C, %), empty for unitless
+  std::string unit;       // normalized unit symbol (kWh, m³, V, A, W, °C, %), empty for unitless
   Timestamp source_ts;    // when the device measured it (received_ts if the device sent none)
   Timestamp received_ts;  // when fieldhub received it
   Quality quality = Quality::good;
-  std::string quality_reason;  // empty when good; otherwise why (e.g. "out_of_range", "timeout")
+  std::string quality_reason;     // empty when good; otherwise why (e.g. "out_of_range", "timeout")
   bool source_ts_trusted = true;  // false: the device sent no timestamp or one beyond the skew
   Provenance provenance;
 

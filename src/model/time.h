@@ -12,8 +12,12 @@ namespace fieldhub::model {
 // All timestamps are UTC with microsecond resolution.
 using Timestamp = std::chrono::time_point<std::chrono::system_clock, std::chrono::microseconds>;
 
-constexpr std::int64_t to_micros(Timestamp ts) { return ts.time_since_epoch().count(); }
-constexpr Timestamp from_micros(std::int64_t us) { return Timestamp{std::chrono::microseconds{us}}; }
+constexpr std::int64_t to_micros(Timestamp ts) {
+  return ts.time_since_epoch().count();
+}
+constexpr Timestamp from_micros(std::int64_t us) {
+  return Timestamp{std::chrono::microseconds{us}};
+}
 
 // RFC 3339 in UTC with millisecond precision, e.g. 2026-11-24T10:00:00.123Z.
 std::string format_rfc3339(Timestamp ts);

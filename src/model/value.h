@@ -12,6 +12,8 @@ using Value = std::variant<std::monostate, double, bool, std::string>;
 
 enum class ValueType : unsigned char { none, number, boolean, text };
 
-inline ValueType type_of(const Value& v) { return static_cast<ValueType>(v.index()); }
+inline ValueType type_of(const Value& v) {
+  return static_cast<ValueType>(v.index());
+}
 
 }  // namespace fieldhub::model

@@ -28,9 +28,13 @@ HistoryWriter::HistoryWriter(boost::asio::any_io_executor io, stores::HistorySto
   healthy_gauge_.set(1);
 }
 
-HistoryWriter::~HistoryWriter() { stop(); }
+HistoryWriter::~HistoryWriter() {
+  stop();
+}
 
-void HistoryWriter::start() { thread_ = std::thread([this] { run(); }); }
+void HistoryWriter::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void HistoryWriter::stop(std::chrono::milliseconds drain_deadline) {
   {
@@ -81,7 +85,8 @@ void HistoryWriter::run() {
       const auto started = steady_clock::now();
       result = store_.write(batch);
       if (result.ok) {
-        commit_seconds_.observe(std::chrono::duration<double>(steady_clock::now() - started).count());
+        commit_seconds_.observe(
+            std::chrono::duration<double>(steady_clock::now() - started).count());
         break;
       }
       write_errors_.inc();

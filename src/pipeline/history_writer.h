@@ -2,14 +2,13 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/any_io_executor.hpp>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include <boost/asio/any_io_executor.hpp>
 
 #include "common/metrics.h"
 #include "config/config.h"

@@ -21,18 +21,20 @@ Pipeline::Pipeline(boost::asio::any_io_executor io, const config::PipelineConfig
                                          "Inbound messages handed to the pipeline")),
       messages_accepted_(metrics.counter("fieldhub_messages_accepted_total",
                                          "Messages of which at least one record was kept")),
-      messages_deduplicated_(metrics.counter(
-          "fieldhub_messages_deduplicated_total",
-          "Redelivered messages recognised and not stored again")),
+      messages_deduplicated_(
+          metrics.counter("fieldhub_messages_deduplicated_total",
+                          "Redelivered messages recognised and not stored again")),
       readings_ingested_(metrics.counter("fieldhub_readings_ingested_total",
                                          "Readings accepted into the pipeline")),
       events_ingested_(
           metrics.counter("fieldhub_events_ingested_total", "Events accepted into the pipeline")),
       readings_stored_(
           metrics.counter("fieldhub_readings_stored_total", "Readings committed to history")),
-      readings_duplicate_(metrics.counter("fieldhub_readings_duplicate_total",
-                                          "Readings already in history (same device, metric, time)")),
-      events_stored_(metrics.counter("fieldhub_events_stored_total", "Events committed to history")),
+      readings_duplicate_(
+          metrics.counter("fieldhub_readings_duplicate_total",
+                          "Readings already in history (same device, metric, time)")),
+      events_stored_(
+          metrics.counter("fieldhub_events_stored_total", "Events committed to history")),
       events_duplicate_(
           metrics.counter("fieldhub_events_duplicate_total", "Events already in history")),
       dead_letters_stored_(metrics.counter("fieldhub_dead_letters_stored_total",
@@ -45,15 +47,19 @@ Pipeline::Pipeline(boost::asio::any_io_executor io, const config::PipelineConfig
           "fieldhub_timestamps_untrusted_total",
           "Records ordered by receipt time because their own time is missing or untrusted",
           {{"reason", "missing"}})),
-      saturation_episodes_(metrics.counter(
-          "fieldhub_pipeline_saturated_total",
-          "Times the history queue filled and adapters were asked to pause")) {
+      saturation_episodes_(
+          metrics.counter("fieldhub_pipeline_saturated_total",
+                          "Times the history queue filled and adapters were asked to pause")) {
   recent_set_.reserve(recent_capacity);
 }
 
-void Pipeline::start() { writer_.start(); }
+void Pipeline::start() {
+  writer_.start();
+}
 
-void Pipeline::stop() { writer_.stop(); }
+void Pipeline::stop() {
+  writer_.stop();
+}
 
 bool Pipeline::seen_recently(std::uint64_t digest) {
   if (recent_set_.contains(digest)) return true;

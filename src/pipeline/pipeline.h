@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <cstdint>
 #include <functional>
 #include <span>
 #include <unordered_set>
 #include <vector>
-
-#include <boost/asio/any_io_executor.hpp>
 
 #include "common/clock.h"
 #include "common/metrics.h"

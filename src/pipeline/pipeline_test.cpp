@@ -93,7 +93,8 @@ class RecordingAcks final : public AckTarget {
 
 class PipelineTest : public ::testing::Test {
  protected:
-  PipelineTest() : clock(t0), pipeline(io.get_executor(), config, clock, metrics, live, history, feed) {
+  PipelineTest()
+      : clock(t0), pipeline(io.get_executor(), config, clock, metrics, live, history, feed) {
     pipeline.start();
   }
   ~PipelineTest() override {
@@ -212,8 +213,10 @@ TEST_F(PipelineTest, CountsRejectionsByReasonWholeAndPartial) {
   partial.dead_letters.push_back({.received_ts = t0, .source = "t", .reason = "unknown_metric"});
   pipeline.submit(std::move(partial), 0);
   ASSERT_TRUE(run_until([&] { return acks.acked.size() == 2; }));
-  EXPECT_EQ(metrics.counter_value("fieldhub_messages_rejected_total", {{"reason", "invalid_json"}}), 1u);
-  EXPECT_EQ(metrics.counter_value("fieldhub_records_rejected_total", {{"reason", "unknown_metric"}}), 1u);
+  EXPECT_EQ(metrics.counter_value("fieldhub_messages_rejected_total", {{"reason", "invalid_json"}}),
+            1u);
+  EXPECT_EQ(
+      metrics.counter_value("fieldhub_records_rejected_total", {{"reason", "unknown_metric"}}), 1u);
   EXPECT_EQ(metrics.counter_value("fieldhub_messages_accepted_total"), 1u);
   EXPECT_EQ(metrics.counter_value("fieldhub_dead_letters_stored_total"), 2u);
 }

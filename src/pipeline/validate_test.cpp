@@ -78,8 +78,8 @@ TEST(Validate, AllowsSmallFutureSkew) {
 TEST(Validate, RejectsFarPast) {
   Envelope env;
   env.readings.push_back(reading(1.0, now - 8 * 24h));
-  env.events.push_back({.device_id = "nc-1", .type = "call", .source_ts = now - 8 * 24h,
-                        .received_ts = now});
+  env.events.push_back(
+      {.device_id = "nc-1", .type = "call", .source_ts = now - 8 * 24h, .received_ts = now});
   validate(env, {.max_past_age = 7 * 24h}, now);
   EXPECT_TRUE(env.readings.empty());
   EXPECT_TRUE(env.events.empty());

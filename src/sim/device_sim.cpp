@@ -16,18 +16,30 @@ using namespace std::chrono_literals;
 double typical_value(const config::MetricSpec& m) {
   const std::string& u = m.unit;
   double v = 50.0;
-  if (u == "V") v = 230.0;
-  else if (u == "A") v = 4.0;
-  else if (u == "W") v = 900.0;
-  else if (u == "kW") v = 12.0;
-  else if (u == "Hz") v = 50.0;
-  else if (u == "°C") v = 21.0;
-  else if (u == "%") v = 55.0;
-  else if (u == "l/min") v = 12.0;
-  else if (u == "m³/h") v = 1.5;
-  else if (u == "kWh") v = 1200.0;
-  else if (u == "m³") v = 300.0;
-  else if (u == "dBm") v = -60.0;
+  if (u == "V")
+    v = 230.0;
+  else if (u == "A")
+    v = 4.0;
+  else if (u == "W")
+    v = 900.0;
+  else if (u == "kW")
+    v = 12.0;
+  else if (u == "Hz")
+    v = 50.0;
+  else if (u == "°C")
+    v = 21.0;
+  else if (u == "%")
+    v = 55.0;
+  else if (u == "l/min")
+    v = 12.0;
+  else if (u == "m³/h")
+    v = 1.5;
+  else if (u == "kWh")
+    v = 1200.0;
+  else if (u == "m³")
+    v = 300.0;
+  else if (u == "dBm")
+    v = -60.0;
   if (m.min) v = std::max(v, *m.min);
   if (m.max) v = std::min(v, *m.max);
   if (m.min && m.max && (v <= *m.min || v >= *m.max)) v = (*m.min + *m.max) / 2;
@@ -104,8 +116,8 @@ std::string encode_time(model::Timestamp ts, config::TimestampFormat format) {
 DeviceSim::DeviceSim(const model::Device& device, const config::Profile& profile,
                      std::uint32_t seed, double rate_scale)
     : device_(device), profile_(profile), rng_(seed), rate_scale_(rate_scale) {
-  auto interval = device.expected_interval.count() > 0 ? device.expected_interval
-                                                       : profile.expected_interval;
+  auto interval =
+      device.expected_interval.count() > 0 ? device.expected_interval : profile.expected_interval;
   if (interval.count() <= 0) interval = 10s;
   interval_ = std::chrono::duration_cast<std::chrono::microseconds>(interval / rate_scale_);
   for (const auto& m : profile_.metrics) {
@@ -114,7 +126,8 @@ DeviceSim::DeviceSim(const model::Device& device, const config::Profile& profile
 }
 
 std::string DeviceSim::topic(const std::string& pattern, std::string_view fallback_suffix) const {
-  std::string t = pattern.empty() ? "fieldhub/{site}/{device}/" + std::string(fallback_suffix) : pattern;
+  std::string t =
+      pattern.empty() ? "fieldhub/{site}/{device}/" + std::string(fallback_suffix) : pattern;
   auto replace = [&](std::string_view key, const std::string& with) {
     if (const auto at = t.find(key); at != std::string::npos) t.replace(at, key.size(), with);
   };
@@ -206,7 +219,8 @@ std::chrono::microseconds DeviceSim::event_gap(const config::EventSpec& spec) {
     default:
       mean = 45s;
   }
-  const double s = std::exponential_distribution<double>(1.0 / static_cast<double>(mean.count()))(rng_);
+  const double s =
+      std::exponential_distribution<double>(1.0 / static_cast<double>(mean.count()))(rng_);
   return std::chrono::microseconds{static_cast<std::int64_t>(s * 1e6 / rate_scale_) + 1};
 }
 
@@ -240,9 +254,10 @@ std::vector<Publication> DeviceSim::poll(model::Timestamp now) {
       if (spec->type == "call") pending_follow_up_ = profile_.event("cancel");
     }
     out.push_back(event(*spec, now));
-    next_event_ = now + (pending_follow_up_ != nullptr
-                             ? std::chrono::microseconds{static_cast<std::int64_t>(30e6 / rate_scale_)}
-                             : event_gap(*spec));
+    next_event_ =
+        now + (pending_follow_up_ != nullptr
+                   ? std::chrono::microseconds{static_cast<std::int64_t>(30e6 / rate_scale_)}
+                   : event_gap(*spec));
   }
   return out;
 }

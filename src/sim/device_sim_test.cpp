@@ -40,7 +40,8 @@ TEST(DeviceSim, EveryDemoDeviceSpeaksItsProfileCleanly) {
             << env.dead_letters.front().reason << ": " << env.dead_letters.front().detail;
         for (const auto& r : env.readings) {
           EXPECT_EQ(r.device_id, device.id);
-          EXPECT_EQ(r.quality, model::Quality::good) << device.id << " " << r.metric << " " << p.payload;
+          EXPECT_EQ(r.quality, model::Quality::good)
+              << device.id << " " << r.metric << " " << p.payload;
           metrics_seen.insert(r.metric);
         }
         for (const auto& e : env.events) events_seen.insert(e.type);

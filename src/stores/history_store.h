@@ -17,7 +17,7 @@ namespace fieldhub::stores {
 // What one write made durable.
 struct WriteResult {
   bool ok = false;
-  std::string error;                     // set when !ok: nothing of the batch was written
+  std::string error;  // set when !ok: nothing of the batch was written
   std::uint64_t readings_stored = 0;
   std::uint64_t readings_duplicate = 0;  // same device, metric and time already stored
   std::uint64_t events_stored = 0;
@@ -38,7 +38,7 @@ struct EventQuery {
   std::optional<std::string> device_id;
   std::optional<std::string> type;
   model::Timestamp from;
-  model::Timestamp to;  // exclusive
+  model::Timestamp to;       // exclusive
   std::size_t limit = 1000;  // newest first
 };
 

@@ -91,7 +91,9 @@ void FieldhubProcess::stop() {
   if (process_->wait(15s) == -1) throw std::runtime_error("fieldhub did not stop on SIGTERM");
 }
 
-std::string FieldhubProcess::log() const { return process_ ? process_->log() : std::string{}; }
+std::string FieldhubProcess::log() const {
+  return process_ ? process_->log() : std::string{};
+}
 
 std::optional<std::pair<int, std::string>> FieldhubProcess::get(const std::string& target) const {
   try {

@@ -4,12 +4,12 @@
 // published = stored + rejected (by reason) + deduplicated; 0 missing, 0 duplicates — also across
 // a broker restart and a SIGKILL of fieldhub mid-stream.
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <chrono>
 #include <iostream>
 #include <map>
 #include <set>
-#include <simdjson.h>
 #include <thread>
 
 #include "fieldhub_process.h"
@@ -31,10 +31,9 @@ struct Plan {
 };
 
 std::int64_t base_ms() {
-  static const std::int64_t base =
-      std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::system_clock::now().time_since_epoch() - 1h)
-          .count();
+  static const std::int64_t base = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch() - 1h)
+                                       .count();
   return base;
 }
 
@@ -60,7 +59,8 @@ std::vector<std::pair<std::string, Message>> malformed_kinds(std::int64_t seq) {
       {"invalid_json", {topic(2), ""}},
       {"invalid_json", {topic(2), R"({"values":{"seq":NaN}})"}},
       {"invalid_utf8", {topic(3), "{\"values\":{\"label\":\"\xff\xfe\"}}"}},
-      {"unknown_device", {"fieldhub/lab/ghost-" + std::to_string(seq) + "/telemetry", valid_message(seq).payload}},
+      {"unknown_device",
+       {"fieldhub/lab/ghost-" + std::to_string(seq) + "/telemetry", valid_message(seq).payload}},
       {"site_mismatch", {topic(4, "elsewhere"), valid_message(seq).payload}},
       {"unknown_metric", {topic(5), R"({"ts":)" + ts + R"(,"values":{"bogus":1}})"}},
       {"wrong_type", {topic(6), R"({"ts":)" + ts + R"(,"values":{"seq":"seven"}})"}},
@@ -132,7 +132,8 @@ Reconciliation reconcile(const Plan& plan, const FieldhubProcess& fh) {
   const auto points = stored_points(fh);
   for (const auto& [device, expected] : plan.expected) {
     std::multiset<std::int64_t> got;
-    if (auto it = points.find(device); it != points.end()) got.insert(it->second.begin(), it->second.end());
+    if (auto it = points.find(device); it != points.end())
+      got.insert(it->second.begin(), it->second.end());
     r.stored += got.size();
     for (auto seq : expected) {
       const auto n = got.count(seq);
@@ -147,7 +148,8 @@ Reconciliation reconcile(const Plan& plan, const FieldhubProcess& fh) {
 }
 
 // Waits until fieldhub has committed every valid message of the plan.
-bool wait_all_stored(const FieldhubProcess& fh, const Plan& plan, std::chrono::milliseconds deadline) {
+bool wait_all_stored(const FieldhubProcess& fh, const Plan& plan,
+                     std::chrono::milliseconds deadline) {
   return wait_until(
       [&] {
         const auto m = fh.metrics();
@@ -189,8 +191,9 @@ TEST_F(IngestOracle, EveryPublishedMessageIsStoredRejectedOrDeduplicated) {
     EXPECT_EQ(counted, static_cast<double>(sent)) << "reason " << reason;
     rejected += static_cast<std::size_t>(counted);
   }
-  const auto deduplicated = static_cast<std::size_t>(metric(m, "fieldhub_readings_duplicate_total") +
-                                                     metric(m, "fieldhub_messages_deduplicated_total"));
+  const auto deduplicated =
+      static_cast<std::size_t>(metric(m, "fieldhub_readings_duplicate_total") +
+                               metric(m, "fieldhub_messages_deduplicated_total"));
   std::cout << "oracle: published " << plan.messages.size() << " = stored " << r.stored
             << " + rejected " << rejected << " + deduplicated " << deduplicated << "; missing "
             << r.missing << ", duplicates " << r.duplicated << "\n";
