@@ -141,8 +141,11 @@ double DeviceSim::next_value(const config::MetricSpec& m) {
   if (m.counter) {
     v += counter_step(m.unit) * std::uniform_real_distribution<double>(0.2, 1.0)(rng_);
   } else {
-    const double span = (m.min && m.max) ? (*m.max - *m.min) : std::max(1.0, std::abs(v));
-    v += std::normal_distribution<double>(0.0, span * 0.005)(rng_);
+    // Small steps that drift back toward the quantity's typical size, so trends look like a real
+    // meter's rather than a random walk that wanders off.
+    const double typical = typical_value(m);
+    v += 0.05 * (typical - v) +
+         std::normal_distribution<double>(0.0, 0.01 * std::max(1.0, std::abs(typical)))(rng_);
     if (m.min) v = std::max(v, *m.min);
     if (m.max) v = std::min(v, *m.max);
   }
@@ -232,9 +235,11 @@ model::Timestamp DeviceSim::next_due() const {
 std::vector<Publication> DeviceSim::poll(model::Timestamp now) {
   std::vector<Publication> out;
   if (next_telemetry_.time_since_epoch().count() == 0) {
-    // Spread the first reports over one interval so devices do not all speak at once.
+    // Spread the first reports over a few seconds so devices do not all speak at once, yet every
+    // device shows up soon after the demo starts.
+    const auto spread = std::min<std::chrono::microseconds>(interval_, 3s);
     next_telemetry_ = now + std::chrono::microseconds{std::uniform_int_distribution<std::int64_t>(
-                                0, interval_.count())(rng_)};
+                                0, spread.count())(rng_)};
     if (!profile_.events.empty()) next_event_ = now + event_gap(profile_.events.front());
   }
   if (!profile_.metrics.empty() && now >= next_telemetry_) {
