@@ -426,6 +426,35 @@ TEST_F(HealthTrackerTest, ReRegistrationChangesTheInterval) {
   EXPECT_EQ(state("m1"), State::stale);
 }
 
+TEST_F(HealthTrackerTest, ReRegistrationMovesTheDeviceToItsNewLink) {
+  tracker_.register_device("m1", 1min, "modbus:10.0.0.5:502");
+  tracker_.register_device("m1", 1min, "modbus:10.0.0.6:502");
+  see("m1");
+  tracker_.link_down("modbus:10.0.0.5:502", "connection refused");
+  EXPECT_EQ(state("m1"), State::online);
+  EXPECT_EQ(tracker_.link("modbus:10.0.0.5:502")->devices, 0u);
+  tracker_.link_down("modbus:10.0.0.6:502", "connection refused");
+  EXPECT_EQ(state("m1"), State::offline);
+}
+
+TEST_F(HealthTrackerTest, OutagesDoNotTeachTheInterval) {
+  tracker_.register_device("m1", 0ms, "broker");
+  for (int i = 0; i < 3; ++i) {
+    see("m1");
+    tick(30s);
+  }
+  see("m1");
+  ASSERT_EQ(tracker_.device("m1")->expected_interval, 30s);
+  // Two long link outages: the gaps across them are not the device's rhythm.
+  for (int i = 0; i < 2; ++i) {
+    tracker_.link_down("broker", "keepalive timeout");
+    tick(10min);
+    tracker_.link_up("broker");
+    see("m1");
+  }
+  EXPECT_EQ(tracker_.device("m1")->expected_interval, 30s);
+}
+
 TEST_F(HealthTrackerTest, UnknownIdsAreIgnored) {
   EXPECT_FALSE(tracker_.observe("nobody", clock_.now()));
   tracker_.device_offline("nobody", "last will");
