@@ -1,0 +1,862 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "stores/postgres/postgres_history_store.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <unordered_set>
+#include <utility>
+
+#include "common/log.h"
+#include "common/utf8.h"
+
+namespace fieldhub::stores {
+
+namespace {
+
+using pg::Connection;
+using pg::Params;
+using pg::Result;
+using pg::Rows;
+using pg::Status;
+
+struct Migration {
+  std::string_view name;
+  std::string_view sql;
+};
+
+// Generated at build time from migrations/*.sql: migration N brings a database from schema
+// version N-1 to N.
+constexpr Migration migrations[] = {
+#include "stores/postgres/postgres_migrations.inc"
+};
+
+constexpr std::int64_t day_us = 86'400'000'000;
+// pg_advisory_xact_lock key for schema and partition changes: "fieldhub" in ASCII.
+constexpr std::int64_t schema_lock_key = 0x6669656c64687562;
+// PostgreSQL takes at most 65,535 parameters per statement.
+constexpr std::size_t max_rows_per_values_list = 4000;
+
+constexpr std::string_view writer_session_setup =
+    // Staging tables for one batch, private to the writer's session and emptied by every commit
+    // (and by a rollback, since their rows are part of the transaction).
+    "CREATE TEMP TABLE IF NOT EXISTS readings_stage("
+    "  series_id integer, ts bigint, value_num double precision, value_text bytea,"
+    "  value_type smallint, unit text, quality smallint, quality_reason text,"
+    "  received_ts bigint, source_ts bigint, source_ts_trusted boolean, adapter text, link text)"
+    "  ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS events_stage("
+    "  ord integer, device_id text, type text, priority smallint, ts bigint, received_ts bigint,"
+    "  source_ts bigint, source_ts_trusted boolean, attributes text, adapter text, link text)"
+    "  ON COMMIT DELETE ROWS;";
+
+std::int64_t floor_day(std::int64_t us) {
+  return us >= 0 ? us / day_us : -((-us + day_us - 1) / day_us);
+}
+
+// readings_20261124 for the days people look at; readings_day<n> (m for minus) for a device clock
+// in a year that does not fit eight digits.
+std::string partition_name(std::int64_t day) {
+  using namespace std::chrono;
+  const year_month_day ymd{sys_days{days{day}}};
+  const int y = static_cast<int>(ymd.year());
+  if (y >= 1000 && y <= 9999) {
+    std::array<char, 16> buf{};
+    const unsigned m = static_cast<unsigned>(ymd.month());
+    const unsigned d = static_cast<unsigned>(ymd.day());
+    const unsigned v = static_cast<unsigned>(y) * 10000 + m * 100 + d;
+    const auto end = std::to_chars(buf.data(), buf.data() + buf.size(), v).ptr;
+    return "readings_" + std::string(buf.data(), end);
+  }
+  return "readings_day" + (day < 0 ? "m" + std::to_string(-day) : std::to_string(day));
+}
+
+// PostgreSQL text holds valid UTF-8 without NUL, nothing else.
+bool storable_text(std::string_view s) {
+  return s.find('\0') == std::string_view::npos && common::is_valid_utf8(s);
+}
+
+// For a dead letter's descriptive fields: invalid bytes and NUL become U+FFFD (the raw bytes are
+// kept in the payload).
+std::string as_storable_text(std::string_view s) {
+  if (storable_text(s)) return std::string(s);
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = s[i] == '\0' ? 0 : common::utf8_sequence_length(s, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  return out;
+}
+
+std::string_view unstorable_field(const model::Reading& r) {
+  if (!storable_text(r.device_id)) return "device_id";
+  if (!storable_text(r.metric)) return "metric";
+  if (!storable_text(r.unit)) return "unit";
+  if (!storable_text(r.quality_reason)) return "quality_reason";
+  if (!storable_text(r.provenance.adapter)) return "adapter";
+  if (!storable_text(r.provenance.link)) return "link";
+  return {};
+}
+
+std::string_view unstorable_field(const model::Event& e) {
+  if (!storable_text(e.device_id)) return "device_id";
+  if (!storable_text(e.type)) return "type";
+  if (!storable_text(e.attributes_json)) return "attributes";
+  if (!storable_text(e.provenance.adapter)) return "adapter";
+  if (!storable_text(e.provenance.link)) return "link";
+  return {};
+}
+
+pipeline::DeadLetter unstorable(std::string_view what, std::string_view device,
+                                std::string_view name, std::string_view field,
+                                model::Timestamp received, const model::Provenance& from) {
+  pipeline::DeadLetter d;
+  d.received_ts = received;
+  d.source = as_storable_text(from.adapter + "/" + from.link);
+  d.reason = "unstorable_text";
+  d.detail = std::string(what) + " " + as_storable_text(device) + "/" + as_storable_text(name) +
+             ": " + std::string(field) + " holds a NUL byte or invalid UTF-8";
+  d.payload.append(device).append("\n").append(name);
+  return d;
+}
+
+std::string series_key(std::string_view device, std::string_view metric) {
+  // Length-prefixed so that no two (device, metric) pairs share a key.
+  return std::to_string(device.size()) + ":" + std::string(device) + std::string(metric);
+}
+
+Status migrate(Connection& db) {
+  const auto latest = static_cast<std::int32_t>(std::size(migrations));
+  if (Status s = db.execute("BEGIN"); !s.ok()) return s;
+  // Two fieldhub processes opening an old database at once: one migrates, the other waits and
+  // then finds it current.
+  if (auto r = db.query("SELECT pg_advisory_xact_lock($1)", Params().int8(schema_lock_key));
+      !r.ok()) {
+    return r.status();
+  }
+  if (Status s = db.execute("CREATE TABLE IF NOT EXISTS schema_version(version integer NOT NULL)");
+      !s.ok()) {
+    return s;
+  }
+  auto version = db.query("SELECT coalesce(max(version), 0) FROM schema_version");
+  if (!version.ok()) return version.status();
+  const std::int32_t current = version.value().int4(0, 0);
+  if (current > latest) {
+    return Status::failure("database schema version " + std::to_string(current) +
+                           " is newer than this fieldhub supports (" + std::to_string(latest) +
+                           "); upgrade fieldhub");
+  }
+  for (auto v = current; v < latest; ++v) {
+    const Migration& m = migrations[v];
+    if (Status s = db.execute(m.sql); !s.ok()) {
+      return Status::failure("migration " + std::string(m.name) + ": " + s.message(), s.sqlstate());
+    }
+  }
+  if (current != latest) {
+    if (Status s = db.execute("DELETE FROM schema_version; INSERT INTO schema_version VALUES (" +
+                              std::to_string(latest) + ")");
+        !s.ok()) {
+      return s;
+    }
+  }
+  return db.execute("COMMIT");
+}
+
+Result<Connection> connect(const std::string& url, const PostgresOptions& options,
+                           std::string_view role) {
+  return Connection::open({url, "fieldhub-" + std::string(role), options.timeout});
+}
+
+}  // namespace
+
+// The records of one batch that go in, after replay digests and text checks.
+struct PostgresHistoryStore::Batch {
+  std::vector<const model::Reading*> readings;
+  std::vector<const model::Event*> events;
+  std::vector<const pipeline::DeadLetter*> dead_letters;
+  std::deque<pipeline::DeadLetter> unstorable;  // made here; a deque keeps the pointers valid
+};
+
+std::size_t PostgresHistoryStore::KeyHash::operator()(std::string_view s) const noexcept {
+  return std::hash<std::string_view>{}(s);
+}
+
+int PostgresHistoryStore::schema_version() {
+  return static_cast<int>(std::size(migrations));
+}
+
+pg::Result<std::unique_ptr<PostgresHistoryStore>> PostgresHistoryStore::open(
+    std::string url, PostgresOptions options) {
+  auto writer = connect(url, options, "writer");
+  if (!writer.ok()) return writer.status();
+  if (Status s = migrate(writer.value()); !s.ok()) return s;
+  if (Status s = writer.value().execute(writer_session_setup); !s.ok()) return s;
+  auto reader = connect(url, options, "reader");
+  if (!reader.ok()) return reader.status();
+  std::unique_ptr<PostgresHistoryStore> store(new PostgresHistoryStore(
+      std::move(url), options, std::move(writer.value()), std::move(reader.value())));
+  if (Status s = store->load_partitions(); !s.ok()) return s;
+  if (Status s = store->maintain(); !s.ok()) return s;
+  return store;
+}
+
+PostgresHistoryStore::PostgresHistoryStore(std::string url, PostgresOptions options,
+                                           Connection writer, Connection reader)
+    : url_(std::move(url)),
+      options_(options),
+      writer_(std::move(writer)),
+      reader_(std::move(reader)) {
+  prune_every_ = std::clamp<std::chrono::microseconds>(
+      options_.replay_digest_retention / 4, std::chrono::seconds{1}, std::chrono::minutes{5});
+  // The first write prunes, so that a process restarted often still does.
+  last_prune_ = now() - prune_every_;
+  last_maintenance_ = now();
+}
+
+PostgresHistoryStore::~PostgresHistoryStore() = default;
+
+model::Timestamp PostgresHistoryStore::now() const {
+  return options_.clock != nullptr ? options_.clock->now() : system_clock_.now();
+}
+
+pg::Status PostgresHistoryStore::connect_writer() {
+  auto c = connect(url_, options_, "writer");
+  if (!c.ok()) return c.status();
+  if (Status s = c.value().execute(writer_session_setup); !s.ok()) return s;
+  writer_ = std::move(c.value());
+  return {};
+}
+
+// ---- partitions ----
+
+pg::Status PostgresHistoryStore::load_partitions() {
+  auto rows = writer_.query("SELECT day FROM reading_partitions");
+  if (!rows.ok()) return rows.status();
+  partition_days_.clear();
+  for (int i = 0; i < rows.value().size(); ++i) partition_days_.insert(rows.value().int4(i, 0));
+  return {};
+}
+
+pg::Status PostgresHistoryStore::ensure_partitions(const std::set<std::int64_t>& days) {
+  for (const std::int64_t day : days) {
+    if (partition_days_.contains(day)) continue;
+    const std::string name = partition_name(day);
+    // One implicit transaction: the lock keeps two writers from creating the same partition.
+    const std::string sql =
+        "SELECT pg_advisory_xact_lock(" + std::to_string(schema_lock_key) +
+        "); CREATE TABLE IF NOT EXISTS \"" + name + "\" PARTITION OF readings FOR VALUES FROM (" +
+        std::to_string(day * day_us) + ") TO (" + std::to_string((day + 1) * day_us) +
+        "); INSERT INTO reading_partitions(day, name) VALUES (" + std::to_string(day) + ", '" +
+        name + "') ON CONFLICT DO NOTHING";
+    if (Status s = writer_.execute(sql); !s.ok()) {
+      return Status::failure("create partition " + name + ": " + s.message(), s.sqlstate());
+    }
+    partition_days_.insert(day);
+  }
+  return {};
+}
+
+pg::Status PostgresHistoryStore::maintain() {
+  const std::int64_t now_us = model::to_micros(now());
+  const std::int64_t today = floor_day(now_us);
+  std::set<std::int64_t> ahead;
+  for (int i = 0; i <= options_.partitions_ahead; ++i) ahead.insert(today + i);
+  if (Status s = ensure_partitions(ahead); !s.ok()) return s;
+  if (options_.retention.count() > 0) {
+    // A partition goes once all of its day is older than the retention.
+    const std::int64_t keep_from_us =
+        now_us - std::chrono::duration_cast<std::chrono::microseconds>(options_.retention).count();
+    const std::int64_t first_kept_day = floor_day(keep_from_us);
+    auto old = writer_.query("SELECT day, name FROM reading_partitions WHERE day < $1 ORDER BY day",
+                             Params().int4(static_cast<std::int32_t>(first_kept_day)));
+    if (!old.ok()) return old.status();
+    for (int i = 0; i < old.value().size(); ++i) {
+      const std::int32_t day = old.value().int4(i, 0);
+      const std::string name = old.value().text(i, 1);
+      const std::string sql =
+          "DROP TABLE IF EXISTS \"" + name +
+          "\"; DELETE FROM reading_partitions WHERE day = " + std::to_string(day);
+      if (Status s = writer_.execute(sql); !s.ok()) {
+        return Status::failure("drop partition " + name + ": " + s.message(), s.sqlstate());
+      }
+      partition_days_.erase(day);
+      common::log(common::LogLevel::info, "postgres_history",
+                  "dropped partition " + name + " (retention)");
+    }
+  }
+  last_maintenance_ = now();
+  return {};
+}
+
+// ---- write ----
+
+WriteResult PostgresHistoryStore::write(std::span<const pipeline::Envelope> batch) {
+  WriteResult result;
+  if (batch.empty()) {
+    result.ok = true;
+    return result;
+  }
+  series_added_in_tx_.clear();
+  const Status s = write_batch(batch, result);
+  if (!s.ok()) {
+    if (writer_.healthy() && writer_.transaction_state() != 'I') {
+      if (!writer_.execute("ROLLBACK").ok()) writer_.close();
+    }
+    // The transaction is gone, and with it any series inserted in it: forget their ids, or a
+    // retry would write readings under ids that no longer exist. Partitions may have been dropped
+    // by someone else: CREATE ... IF NOT EXISTS again on the next write.
+    for (const auto& key : series_added_in_tx_) series_.erase(key);
+    series_added_in_tx_.clear();
+    partition_days_.clear();
+    WriteResult failed;
+    failed.error = s.message();
+    return failed;
+  }
+  series_added_in_tx_.clear();
+  result.ok = true;
+  return result;
+}
+
+pg::Status PostgresHistoryStore::begin_batch(std::span<const pipeline::Envelope> batch,
+                                             model::Timestamp t) {
+  // Nothing of the batch has been sent before BEGIN succeeds, so a connection found dead here (the
+  // server restarted while we were idle, and only the first statement shows it) is reopened and
+  // the start tried once more instead of failing the batch. Not after a timeout: a hung server
+  // must fail the write within one timeout.
+  const bool was_connected = writer_.healthy();
+  Status s = start_transaction(batch, t);
+  if (s.ok() || !was_connected || writer_.healthy() || s.timed_out()) return s;
+  return start_transaction(batch, t);
+}
+
+pg::Status PostgresHistoryStore::start_transaction(std::span<const pipeline::Envelope> batch,
+                                                   model::Timestamp t) {
+  if (!writer_.healthy()) {
+    if (Status s = connect_writer(); !s.ok()) return s;
+  }
+  if (t - last_maintenance_ >= options_.maintenance_interval) {
+    if (Status s = maintain(); !s.ok()) {
+      if (!writer_.healthy()) return s;
+      // A retention drop waiting on a long query must not stop history: try again next time.
+      common::log(common::LogLevel::warn, "postgres_history", "maintenance: " + s.message());
+      last_maintenance_ = t;
+    }
+  }
+  // Partitions are created before the batch's transaction, in their own: a failed batch leaves
+  // empty partitions behind, which is harmless.
+  std::set<std::int64_t> days;
+  for (const auto& env : batch) {
+    for (const auto& r : env.readings) days.insert(floor_day(model::to_micros(r.ts())));
+  }
+  if (Status s = ensure_partitions(days); !s.ok()) return s;
+  return writer_.execute("BEGIN");
+}
+
+pg::Status PostgresHistoryStore::write_batch(std::span<const pipeline::Envelope> batch,
+                                             WriteResult& result) {
+  const model::Timestamp t = now();
+  if (Status s = begin_batch(batch, t); !s.ok()) return s;
+  std::vector<bool> skip(batch.size(), false);
+  if (Status s = skip_known_digests(batch, t, skip, result); !s.ok()) return s;
+
+  Batch b;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (skip[i]) continue;
+    const auto& env = batch[i];
+    for (const auto& r : env.readings) {
+      if (const auto field = unstorable_field(r); !field.empty()) {
+        b.unstorable.push_back(
+            unstorable("reading", r.device_id, r.metric, field, r.received_ts, r.provenance));
+        b.dead_letters.push_back(&b.unstorable.back());
+      } else {
+        b.readings.push_back(&r);
+      }
+    }
+    for (const auto& e : env.events) {
+      if (const auto field = unstorable_field(e); !field.empty()) {
+        b.unstorable.push_back(
+            unstorable("event", e.device_id, e.type, field, e.received_ts, e.provenance));
+        b.dead_letters.push_back(&b.unstorable.back());
+      } else {
+        b.events.push_back(&e);
+      }
+    }
+    for (const auto& d : env.dead_letters) b.dead_letters.push_back(&d);
+  }
+
+  if (Status s = resolve_series(b); !s.ok()) return s;
+  if (Status s = write_readings(b, result); !s.ok()) return s;
+  if (Status s = write_events(b, result); !s.ok()) return s;
+  if (Status s = write_dead_letters(b, result); !s.ok()) return s;
+
+  // Digests older than the retention cannot recognise a redelivery any more; deleting them a few
+  // times per retention period keeps the table small without a DELETE per batch.
+  const bool prune = t - last_prune_ >= prune_every_;
+  if (prune) {
+    const auto cutoff = model::to_micros(t - options_.replay_digest_retention);
+    auto r =
+        writer_.query("DELETE FROM replay_digests WHERE received_ts < $1", Params().int8(cutoff));
+    if (!r.ok()) return r.status();
+  }
+  if (Status s = writer_.execute("COMMIT"); !s.ok()) return s;
+  // COMMIT of a failed transaction answers ROLLBACK, not an error.
+  if (writer_.transaction_state() != 'I') return Status::failure("COMMIT did not complete");
+  if (prune) last_prune_ = t;
+  return {};
+}
+
+pg::Status PostgresHistoryStore::skip_known_digests(std::span<const pipeline::Envelope> batch,
+                                                    model::Timestamp t, std::vector<bool>& skip,
+                                                    WriteResult& result) {
+  std::vector<std::int64_t> digests;
+  std::unordered_set<std::uint64_t> seen;
+  for (const auto& env : batch) {
+    if (env.replay_digest != 0 && seen.insert(env.replay_digest).second) {
+      // bigint is signed 64-bit; keep the bit pattern.
+      digests.push_back(static_cast<std::int64_t>(env.replay_digest));
+    }
+  }
+  if (digests.empty()) return {};
+  // The digests this batch inserts are the ones not seen before; RETURNING names them.
+  std::unordered_set<std::uint64_t> inserted;
+  for (std::size_t from = 0; from < digests.size(); from += max_rows_per_values_list) {
+    const auto n = std::min(max_rows_per_values_list, digests.size() - from);
+    Params p;
+    p.int8(model::to_micros(t));
+    std::string sql = "INSERT INTO replay_digests(digest, received_ts) VALUES ";
+    for (std::size_t i = 0; i < n; ++i) {
+      sql += (i ? ",($" : "($") + std::to_string(i + 2) + ", $1)";
+      p.int8(digests[from + i]);
+    }
+    sql += " ON CONFLICT (digest) DO NOTHING RETURNING digest";
+    auto rows = writer_.query(sql, p);
+    if (!rows.ok()) return rows.status();
+    for (int i = 0; i < rows.value().size(); ++i) {
+      inserted.insert(static_cast<std::uint64_t>(rows.value().int8(i, 0)));
+    }
+  }
+  // As if inserted one by one in batch order: the first occurrence of a new digest is new, every
+  // other occurrence found it already there. Seen before and the transport says it may be a
+  // repeat: the same message again (e.g. an MQTT QoS 1 redelivery after a restart). Skipping it
+  // whole keeps readings without a source timestamp (whose ts is the new receipt time) from being
+  // stored twice.
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto& env = batch[i];
+    if (env.replay_digest == 0) continue;
+    const bool is_new = inserted.erase(env.replay_digest) > 0;
+    if (!is_new && env.redelivered) {
+      skip[i] = true;
+      ++result.envelopes_duplicate;
+    }
+  }
+  return {};
+}
+
+pg::Status PostgresHistoryStore::resolve_series(const Batch& b) {
+  std::vector<std::string> keys;
+  std::vector<const model::Reading*> firsts;
+  {
+    std::unordered_set<std::string> wanted;
+    for (const model::Reading* r : b.readings) {
+      std::string key = series_key(r->device_id, r->metric);
+      if (series_.contains(key) || wanted.contains(key)) continue;
+      wanted.insert(key);
+      keys.push_back(std::move(key));
+      firsts.push_back(r);
+    }
+  }
+  if (keys.empty()) return {};
+
+  const auto remember = [this](const Rows& rows, bool inserted) {
+    for (int i = 0; i < rows.size(); ++i) {
+      Series se;
+      se.id = rows.int4(i, 0);
+      se.unit = rows.text(i, 3);
+      se.adapter = rows.text(i, 4);
+      se.link = rows.text(i, 5);
+      std::string key = series_key(rows.bytes(i, 1), rows.bytes(i, 2));
+      if (inserted) series_added_in_tx_.push_back(key);
+      series_.insert_or_assign(std::move(key), std::move(se));
+    }
+  };
+  // Known ones first (a restart, or another fieldhub writing the same database), then the new
+  // ones; ON CONFLICT covers a series another writer created in between, which the second SELECT
+  // then finds.
+  for (int pass = 0; pass < 2; ++pass) {
+    std::vector<std::size_t> missing;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (!series_.contains(keys[i])) missing.push_back(i);
+    }
+    for (std::size_t from = 0; from < missing.size(); from += max_rows_per_values_list) {
+      const auto n = std::min(max_rows_per_values_list, missing.size() - from);
+      Params p;
+      std::string sql =
+          "SELECT s.id, s.device_id, s.metric, s.unit, s.adapter, s.link FROM series s "
+          "JOIN (VALUES ";
+      for (std::size_t i = 0; i < n; ++i) {
+        const model::Reading& r = *firsts[missing[from + i]];
+        sql += (i ? ",($" : "($") + std::to_string(2 * i + 1) + ", $" + std::to_string(2 * i + 2) +
+               ")";
+        p.text(r.device_id).text(r.metric);
+      }
+      sql += ") AS k(device_id, metric) ON s.device_id = k.device_id AND s.metric = k.metric";
+      auto rows = writer_.query(sql, p);
+      if (!rows.ok()) return rows.status();
+      remember(rows.value(), false);
+    }
+    if (pass == 1) break;
+    missing.clear();
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (!series_.contains(keys[i])) missing.push_back(i);
+    }
+    if (missing.empty()) break;
+    for (std::size_t from = 0; from < missing.size(); from += max_rows_per_values_list) {
+      const auto n = std::min(max_rows_per_values_list, missing.size() - from);
+      Params p;
+      std::string sql = "INSERT INTO series(device_id, metric, unit, adapter, link) VALUES ";
+      for (std::size_t i = 0; i < n; ++i) {
+        const model::Reading& r = *firsts[missing[from + i]];
+        sql += i ? ",(" : "(";
+        for (int c = 1; c <= 5; ++c) {
+          sql += (c > 1 ? ", $" : "$") + std::to_string(5 * i + static_cast<std::size_t>(c));
+        }
+        sql += ")";
+        p.text(r.device_id)
+            .text(r.metric)
+            .text(r.unit)
+            .text(r.provenance.adapter)
+            .text(r.provenance.link);
+      }
+      sql +=
+          " ON CONFLICT (device_id, metric) DO NOTHING "
+          "RETURNING id, device_id, metric, unit, adapter, link";
+      auto rows = writer_.query(sql, p);
+      if (!rows.ok()) return rows.status();
+      remember(rows.value(), true);
+    }
+  }
+  for (const auto& key : keys) {
+    if (!series_.contains(key)) return Status::failure("series not found after insert");
+  }
+  return {};
+}
+
+pg::Status PostgresHistoryStore::write_readings(const Batch& b, WriteResult& result) {
+  if (b.readings.empty()) return {};
+  struct Row {
+    std::int32_t series;
+    std::int64_t ts;
+    const model::Reading* r;
+    const Series* se;
+  };
+  std::vector<Row> rows;
+  rows.reserve(b.readings.size());
+  for (const model::Reading* r : b.readings) {
+    const auto it = series_.find(series_key(r->device_id, r->metric));
+    rows.push_back({it->second.id, model::to_micros(r->ts()), r, &it->second});
+  }
+  // Sorted by the primary key, the index inserts of a batch walk each series' newest leaf page
+  // once. Stable: of two equal keys in one batch the first is stored, as a one-by-one insert
+  // would.
+  std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& c) {
+    return a.series != c.series ? a.series < c.series : a.ts < c.ts;
+  });
+
+  copy_.clear();
+  for (const Row& row : rows) {
+    const model::Reading& r = *row.r;
+    const Series& se = *row.se;
+    copy_.begin_row(13);
+    copy_.int4(row.series);
+    copy_.int8(row.ts);
+    switch (model::type_of(r.value)) {
+      case model::ValueType::none:
+        copy_.null();
+        copy_.null();
+        break;
+      case model::ValueType::number:
+        copy_.float8(std::get<double>(r.value));
+        copy_.null();
+        break;
+      case model::ValueType::boolean:
+        copy_.float8(std::get<bool>(r.value) ? 1.0 : 0.0);
+        copy_.null();
+        break;
+      case model::ValueType::text:
+        copy_.null();
+        copy_.bytea(std::get<std::string>(r.value));
+        break;
+    }
+    copy_.int2(static_cast<std::int16_t>(model::type_of(r.value)));
+    if (r.unit != se.unit) {
+      copy_.text(r.unit);
+    } else {
+      copy_.null();
+    }
+    copy_.int2(static_cast<std::int16_t>(r.quality));
+    if (!r.quality_reason.empty()) {
+      copy_.text(r.quality_reason);
+    } else {
+      copy_.null();
+    }
+    copy_.int8(model::to_micros(r.received_ts));
+    if (!r.source_ts_trusted) {
+      copy_.int8(model::to_micros(r.source_ts));
+    } else {
+      copy_.null();
+    }
+    copy_.boolean(r.source_ts_trusted);
+    if (r.provenance.adapter != se.adapter) {
+      copy_.text(r.provenance.adapter);
+    } else {
+      copy_.null();
+    }
+    if (r.provenance.link != se.link) {
+      copy_.text(r.provenance.link);
+    } else {
+      copy_.null();
+    }
+  }
+  copy_.finish();
+  auto copied = writer_.copy_in("COPY readings_stage FROM STDIN (FORMAT binary)", copy_);
+  if (!copied.ok()) return copied.status();
+  // ON CONFLICT names the key, so only a repeat of (series, ts) is skipped: a NOT NULL or CHECK
+  // failure still fails the batch instead of passing for a duplicate.
+  auto inserted = writer_.query(
+      "INSERT INTO readings(series_id, ts, value_num, value_text, value_type, unit, quality, "
+      "quality_reason, received_ts, source_ts, source_ts_trusted, adapter, link) "
+      "SELECT series_id, ts, value_num, value_text, value_type, unit, quality, quality_reason, "
+      "received_ts, source_ts, source_ts_trusted, adapter, link FROM readings_stage "
+      "ON CONFLICT (series_id, ts) DO NOTHING");
+  if (!inserted.ok()) return inserted.status();
+  const std::uint64_t stored = inserted.value().affected();
+  result.readings_stored += stored;
+  result.readings_duplicate += rows.size() - stored;
+  return {};
+}
+
+pg::Status PostgresHistoryStore::write_events(const Batch& b, WriteResult& result) {
+  if (b.events.empty()) return {};
+  copy_.clear();
+  std::int32_t ord = 0;
+  for (const model::Event* e : b.events) {
+    copy_.begin_row(11);
+    copy_.int4(ord++);
+    copy_.text(e->device_id);
+    copy_.text(e->type);
+    copy_.int2(static_cast<std::int16_t>(e->priority));
+    copy_.int8(model::to_micros(e->ts()));
+    copy_.int8(model::to_micros(e->received_ts));
+    copy_.int8(model::to_micros(e->source_ts));
+    copy_.boolean(e->source_ts_trusted);
+    copy_.text(e->attributes_json);
+    copy_.text(e->provenance.adapter);
+    copy_.text(e->provenance.link);
+  }
+  copy_.finish();
+  auto copied = writer_.copy_in("COPY events_stage FROM STDIN (FORMAT binary)", copy_);
+  if (!copied.ok()) return copied.status();
+  // In batch order, so ids (the tie-break of "newest first") follow arrival.
+  auto inserted = writer_.query(
+      "INSERT INTO events(device_id, type, priority, ts, received_ts, source_ts, "
+      "source_ts_trusted, attributes, adapter, link) "
+      "SELECT device_id, type, priority, ts, received_ts, source_ts, source_ts_trusted, "
+      "attributes, adapter, link FROM events_stage ORDER BY ord "
+      "ON CONFLICT (device_id, type, ts) DO NOTHING");
+  if (!inserted.ok()) return inserted.status();
+  const std::uint64_t stored = inserted.value().affected();
+  result.events_stored += stored;
+  result.events_duplicate += b.events.size() - stored;
+  return {};
+}
+
+pg::Status PostgresHistoryStore::write_dead_letters(const Batch& b, WriteResult& result) {
+  if (b.dead_letters.empty()) return {};
+  copy_.clear();
+  for (const pipeline::DeadLetter* d : b.dead_letters) {
+    copy_.begin_row(5);
+    copy_.int8(model::to_micros(d->received_ts));
+    copy_.text(as_storable_text(d->source));
+    copy_.text(as_storable_text(d->reason));
+    copy_.text(as_storable_text(d->detail));
+    copy_.bytea(d->payload);  // raw bytes: NULs and invalid UTF-8 are expected here
+  }
+  copy_.finish();
+  auto copied = writer_.copy_in(
+      "COPY dead_letters(received_ts, source, reason, detail, payload) FROM STDIN (FORMAT binary)",
+      copy_);
+  if (!copied.ok()) return copied.status();
+  result.dead_letters_stored += copied.value();
+  return {};
+}
+
+// ---- queries ----
+
+namespace {
+
+model::Value value_from(const Rows& rows, int i, int num_col, int text_col, int type_col) {
+  switch (static_cast<model::ValueType>(rows.int2(i, type_col))) {
+    case model::ValueType::none:
+      return std::monostate{};
+    case model::ValueType::number:
+      if (rows.is_null(i, num_col)) return std::numeric_limits<double>::quiet_NaN();
+      return rows.float8(i, num_col);
+    case model::ValueType::boolean:
+      return rows.float8(i, num_col) != 0;
+    case model::ValueType::text:
+      return rows.text(i, text_col);
+  }
+  return std::monostate{};
+}
+
+std::int64_t limit_of(std::size_t limit) {
+  return limit > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())
+             ? std::numeric_limits<std::int64_t>::max()
+             : static_cast<std::int64_t>(limit);
+}
+
+// The query interface has no error slot: a failed query returns no rows and says why in the log.
+void log_query_error(const Status& s) {
+  common::log(common::LogLevel::warn, "postgres_history", "query: " + s.message());
+}
+
+}  // namespace
+
+pg::Result<pg::Rows> PostgresHistoryStore::read(std::string_view sql, const Params& params) {
+  // A query is safe to repeat: one retry on a fresh connection covers a server restart between
+  // two queries without the caller seeing an error.
+  for (int attempt = 0;; ++attempt) {
+    if (!reader_.healthy()) {
+      auto c = connect(url_, options_, "reader");
+      if (!c.ok()) return c.status();
+      reader_ = std::move(c.value());
+    }
+    auto rows = reader_.query(sql, params);
+    if (rows.ok() || reader_.healthy() || rows.status().timed_out() || attempt == 1) return rows;
+  }
+}
+
+std::vector<model::Reading> PostgresHistoryStore::readings(const ReadingQuery& q) {
+  std::vector<model::Reading> out;
+  if (!storable_text(q.device_id) || !storable_text(q.metric)) return out;  // cannot be stored
+  std::lock_guard lock(reader_mutex_);
+  auto rows = read(
+      "SELECT r.ts, r.value_num, r.value_text, r.value_type, coalesce(r.unit, s.unit), "
+      "r.quality, r.quality_reason, r.received_ts, r.source_ts, r.source_ts_trusted, "
+      "coalesce(r.adapter, s.adapter), coalesce(r.link, s.link) "
+      "FROM series s JOIN readings r ON r.series_id = s.id "
+      "WHERE s.device_id = $1 AND s.metric = $2 AND r.ts >= $3 AND r.ts < $4 "
+      "ORDER BY r.ts LIMIT $5",
+      Params()
+          .text(q.device_id)
+          .text(q.metric)
+          .int8(model::to_micros(q.from))
+          .int8(model::to_micros(q.to))
+          .int8(limit_of(q.limit)));
+  if (!rows.ok()) {
+    log_query_error(rows.status());
+    return out;
+  }
+  const Rows& s = rows.value();
+  out.reserve(static_cast<std::size_t>(s.size()));
+  for (int i = 0; i < s.size(); ++i) {
+    model::Reading r;
+    r.device_id = q.device_id;
+    r.metric = q.metric;
+    const auto ts = model::from_micros(s.int8(i, 0));
+    r.value = value_from(s, i, 1, 2, 3);
+    r.unit = s.text(i, 4);
+    r.quality = static_cast<model::Quality>(s.int2(i, 5));
+    r.quality_reason = s.text(i, 6);
+    r.received_ts = model::from_micros(s.int8(i, 7));
+    r.source_ts_trusted = s.boolean(i, 9);
+    r.source_ts = r.source_ts_trusted ? ts : model::from_micros(s.int8(i, 8));
+    r.provenance.adapter = s.text(i, 10);
+    r.provenance.link = s.text(i, 11);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::vector<model::Event> PostgresHistoryStore::events(const EventQuery& q) {
+  std::vector<model::Event> out;
+  if ((q.device_id && !storable_text(*q.device_id)) || (q.type && !storable_text(*q.type))) {
+    return out;
+  }
+  Params p;
+  p.int8(model::to_micros(q.from)).int8(model::to_micros(q.to)).int8(limit_of(q.limit));
+  std::string sql =
+      "SELECT device_id, type, priority, received_ts, source_ts, source_ts_trusted, attributes, "
+      "adapter, link FROM events WHERE ts >= $1 AND ts < $2";
+  if (q.device_id) {
+    p.text(*q.device_id);
+    sql += " AND device_id = $" + std::to_string(p.size());
+  }
+  if (q.type) {
+    p.text(*q.type);
+    sql += " AND type = $" + std::to_string(p.size());
+  }
+  sql += " ORDER BY ts DESC, id DESC LIMIT $3";
+  std::lock_guard lock(reader_mutex_);
+  auto rows = read(sql, p);
+  if (!rows.ok()) {
+    log_query_error(rows.status());
+    return out;
+  }
+  const Rows& s = rows.value();
+  for (int i = 0; i < s.size(); ++i) {
+    model::Event e;
+    e.device_id = s.text(i, 0);
+    e.type = s.text(i, 1);
+    e.priority = static_cast<model::Priority>(s.int2(i, 2));
+    e.received_ts = model::from_micros(s.int8(i, 3));
+    e.source_ts = model::from_micros(s.int8(i, 4));
+    e.source_ts_trusted = s.boolean(i, 5);
+    e.attributes_json = s.text(i, 6);
+    e.provenance.adapter = s.text(i, 7);
+    e.provenance.link = s.text(i, 8);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<pipeline::DeadLetter> PostgresHistoryStore::dead_letters(const DeadLetterQuery& q) {
+  std::vector<pipeline::DeadLetter> out;
+  Params p;
+  p.int8(limit_of(q.limit));
+  std::string sql = "SELECT received_ts, source, reason, detail, payload FROM dead_letters";
+  if (q.reason) {
+    if (!storable_text(*q.reason)) return out;
+    p.text(*q.reason);
+    sql += " WHERE reason = $2";
+  }
+  sql += " ORDER BY id DESC LIMIT $1";
+  std::lock_guard lock(reader_mutex_);
+  auto rows = read(sql, p);
+  if (!rows.ok()) {
+    log_query_error(rows.status());
+    return out;
+  }
+  const Rows& s = rows.value();
+  for (int i = 0; i < s.size(); ++i) {
+    pipeline::DeadLetter d;
+    d.received_ts = model::from_micros(s.int8(i, 0));
+    d.source = s.text(i, 1);
+    d.reason = s.text(i, 2);
+    d.detail = s.text(i, 3);
+    d.payload = s.text(i, 4);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+}  // namespace fieldhub::stores

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "stores/history_store.h"
+#include "stores/postgres/pg_conn.h"
+
+namespace fieldhub::stores {
+
+struct PostgresOptions {
+  // The most connecting, one statement or one COPY may take. A server that does not answer in
+  // time (hung, stopped, unreachable) fails the write after this long, never later.
+  std::chrono::milliseconds timeout{10000};
+  // How long a message's replay digest is remembered to recognise a redelivery.
+  std::chrono::seconds replay_digest_retention{3600};
+  // Readings partitions (one per UTC day) whose whole day is older than this are dropped.
+  // Zero keeps everything.
+  std::chrono::days retention{0};
+  // Daily partitions created ahead of today, so the first write of a day does not create one.
+  int partitions_ahead = 2;
+  // How often write() runs maintain() (partitions ahead, retention).
+  std::chrono::seconds maintenance_interval{3600};
+  // Time source for digest ages, partitions and retention; null means the system clock. Must
+  // outlive the store.
+  const common::Clock* clock = nullptr;
+};
+
+// The server-backed history store: PostgreSQL 12 or later through libpq.
+// Threads: write() and maintain() on the history writer thread only, through the writer
+// connection (application_name fieldhub-writer); the queries on one other thread through the
+// reader connection (fieldhub-reader, guarded by a mutex), so a query never waits behind a batch.
+// write() is one transaction per batch: readings are sorted by (series, time) and sent with binary
+// COPY into a session staging table, then moved with INSERT ... ON CONFLICT DO NOTHING so repeats
+// are counted exactly. After ok every record is committed (durable as the server's
+// synchronous_commit says); after !ok nothing of the batch is visible and the same batch may be
+// retried. A lost connection is reopened by the next call. The one ambiguous case is a connection
+// lost during COMMIT: the batch may have landed, and its retry is then counted as duplicates
+// (readings, events, redelivered digests) except for dead letters, which are stored again.
+// A record PostgreSQL cannot hold in a text column (NUL byte or invalid UTF-8 in a device id,
+// metric, unit, event type, ...) is stored as a dead letter (reason "unstorable_text") instead of
+// failing the batch; a text value itself is bytea and round-trips byte for byte.
+class PostgresHistoryStore final : public HistoryStore {
+ public:
+  // Connects (writer and reader), migrates the schema under an advisory lock and creates the
+  // partitions ahead. Fails, as a value, if the server cannot be reached within the timeout or the
+  // database has a newer schema than this build knows.
+  static pg::Result<std::unique_ptr<PostgresHistoryStore>> open(std::string url,
+                                                                PostgresOptions options = {});
+
+  // The schema version this build writes (and migrates older databases to).
+  static int schema_version();
+
+  WriteResult write(std::span<const pipeline::Envelope> batch) override;
+  std::vector<model::Reading> readings(const ReadingQuery& q) override;
+  std::vector<model::Event> events(const EventQuery& q) override;
+  std::vector<pipeline::DeadLetter> dead_letters(const DeadLetterQuery& q) override;
+
+  // Creates the partitions from today to partitions_ahead days on, and drops those past the
+  // retention. write() calls it every maintenance_interval; callable directly (writer thread).
+  pg::Status maintain();
+
+  ~PostgresHistoryStore() override;
+
+ private:
+  struct Series {
+    std::int32_t id = 0;
+    std::string unit;
+    std::string adapter;
+    std::string link;
+  };
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept;
+  };
+  struct Batch;
+
+  PostgresHistoryStore(std::string url, PostgresOptions options, pg::Connection writer,
+                       pg::Connection reader);
+
+  pg::Status connect_writer();
+  pg::Status write_batch(std::span<const pipeline::Envelope> batch, WriteResult& result);
+  pg::Status begin_batch(std::span<const pipeline::Envelope> batch, model::Timestamp t);
+  pg::Status start_transaction(std::span<const pipeline::Envelope> batch, model::Timestamp t);
+  pg::Status skip_known_digests(std::span<const pipeline::Envelope> batch, model::Timestamp t,
+                                std::vector<bool>& skip, WriteResult& result);
+  pg::Status resolve_series(const Batch& b);
+  pg::Status write_readings(const Batch& b, WriteResult& result);
+  pg::Status write_events(const Batch& b, WriteResult& result);
+  pg::Status write_dead_letters(const Batch& b, WriteResult& result);
+  pg::Status ensure_partitions(const std::set<std::int64_t>& days);
+  pg::Status load_partitions();
+  pg::Result<pg::Rows> read(std::string_view sql, const pg::Params& params);
+  model::Timestamp now() const;
+
+  std::string url_;
+  PostgresOptions options_;
+  common::SystemClock system_clock_;
+
+  // Writer side: used by write() and maintain() only.
+  pg::Connection writer_;
+  std::unordered_map<std::string, Series, KeyHash, std::equal_to<>> series_;
+  std::vector<std::string> series_added_in_tx_;  // forgotten again if the transaction fails
+  std::set<std::int64_t> partition_days_;        // days whose partition exists
+  pg::CopyBuffer copy_;
+  std::chrono::microseconds prune_every_{};
+  model::Timestamp last_prune_;
+  model::Timestamp last_maintenance_;
+
+  // Query side.
+  std::mutex reader_mutex_;
+  pg::Connection reader_;
+};
+
+}  // namespace fieldhub::stores

@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: Apache-2.0
+// PostgresHistoryStore beyond the shared contract: server faults (killed, backend terminated
+// mid-COPY, hung), records PostgreSQL cannot hold, schema versions, partitions and retention.
+// Runs against one real PostgreSQL for the binary; each test has its own database.
+
+#include "stores/postgres/postgres_history_store.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "support/postgres_server.h"
+
+namespace fieldhub::stores {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace std::string_literals;
+using pipeline::Envelope;
+
+const model::Timestamp t0 = model::from_micros(1'795'000'000'000'000);
+const model::Timestamp far_past = model::from_micros(-4'000'000'000'000'000);
+const model::Timestamp far_future = model::from_micros(4'000'000'000'000'000);
+
+model::Reading reading(std::string device, std::string metric, model::Timestamp ts, double v) {
+  model::Reading r;
+  r.device_id = std::move(device);
+  r.metric = std::move(metric);
+  r.value = v;
+  r.unit = "kWh";
+  r.source_ts = ts;
+  r.received_ts = ts + 10ms;
+  r.provenance = {"mqtt", "broker"};
+  return r;
+}
+
+// devices x metrics x per_series readings, one envelope per device and time.
+std::vector<Envelope> load(int devices, int metrics, int per_series, model::Timestamp start) {
+  std::vector<Envelope> batch;
+  for (int i = 0; i < per_series; ++i) {
+    for (int d = 0; d < devices; ++d) {
+      Envelope e;
+      for (int m = 0; m < metrics; ++m) {
+        e.readings.push_back(reading("dev-" + std::to_string(d), "m" + std::to_string(m),
+                                     start + i * 1s, d + m + i));
+      }
+      batch.push_back(std::move(e));
+    }
+  }
+  return batch;
+}
+
+class PostgresHistoryStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = testing::shared_postgres_server();
+    if (server_ == nullptr) GTEST_SKIP() << "PostgreSQL is not available";
+    if (!server_->running()) server_->start();
+    url_ = server_->create_database();
+  }
+  void TearDown() override {
+    if (server_ != nullptr) {
+      server_->thaw();
+      if (!server_->running()) server_->start();
+    }
+  }
+
+  std::unique_ptr<PostgresHistoryStore> open(PostgresOptions options = {}) {
+    auto store = PostgresHistoryStore::open(url_, options);
+    EXPECT_TRUE(store.ok()) << store.status().message();
+    return store.ok() ? std::move(store.value()) : nullptr;
+  }
+
+  std::int64_t count(const std::string& sql) { return server_->query_int(url_, sql); }
+
+  // Starts `write` on another thread, waits until the writer's session matches `condition` in
+  // pg_stat_activity (joined with pg_stat_progress_copy as p), then runs `fault`.
+  WriteResult write_with_fault(PostgresHistoryStore& store, const std::vector<Envelope>& batch,
+                               const std::string& condition, const std::function<void()>& fault) {
+    WriteResult result;
+    std::atomic<bool> done{false};
+    std::thread writer([&] {
+      result = store.write(batch);
+      done = true;
+    });
+    const bool caught = testing::wait_until(
+        [&] {
+          return done ||
+                 server_->query_int(
+                     server_->url(),
+                     "SELECT count(*) FROM pg_stat_activity a LEFT JOIN pg_stat_progress_copy p "
+                     "USING (pid) WHERE a.application_name = 'fieldhub-writer' AND " +
+                         condition) > 0;
+        },
+        30s, 1ms);
+    EXPECT_TRUE(caught);
+    EXPECT_FALSE(done) << "the write finished before the fault could be injected";
+    fault();
+    writer.join();
+    return result;
+  }
+
+  testing::PostgresServer* server_ = nullptr;
+  std::string url_;
+};
+
+TEST_F(PostgresHistoryStoreTest, ServerKilledMidWriteLeavesNothingAndARetryAfterRestartLands) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const auto batch = load(50, 2, 10, t0);  // 1,000 readings
+  // Another session holds a lock on events, so the batch stops there: after its readings went in,
+  // inside its transaction. The server is killed at exactly that point.
+  auto blocker = pg::Connection::open({url_, "fieldhub-test-blocker", 10s});
+  ASSERT_TRUE(blocker.ok()) << blocker.status().message();
+  ASSERT_TRUE(blocker.value().execute("BEGIN; LOCK TABLE events IN ACCESS EXCLUSIVE MODE").ok());
+  std::vector<Envelope> with_event = batch;
+  with_event[0].events.push_back(
+      {"dev-0", "tamper", model::Priority::high, t0, t0, true, "{}", {"mqtt", "broker"}});
+
+  const WriteResult failed =
+      write_with_fault(*store, with_event, "a.wait_event_type = 'Lock'", [&] { server_->kill(); });
+  EXPECT_FALSE(failed.ok);
+  EXPECT_FALSE(failed.error.empty());
+  std::cout << "write error after kill: " << failed.error << "\n";
+
+  server_->start();
+  EXPECT_EQ(count("SELECT count(*) FROM readings"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM events"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM series"), 0);
+
+  const WriteResult retry = store->write(with_event);
+  ASSERT_TRUE(retry.ok) << retry.error;
+  EXPECT_EQ(retry.readings_stored, 1000u);
+  EXPECT_EQ(retry.readings_duplicate, 0u);
+  EXPECT_EQ(retry.events_stored, 1u);
+  EXPECT_EQ(count("SELECT count(*) FROM readings"), 1000);
+  EXPECT_EQ(store->readings({"dev-7", "m1", t0, t0 + 1h}).size(), 10u);
+}
+
+TEST_F(PostgresHistoryStoreTest, BackendTerminatedMidCopyLeavesNothingAndTheRetryLands) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  // Big enough that its COPY takes a while to stream (~300k rows).
+  const auto batch = load(1000, 3, 100, t0);
+  const WriteResult failed =
+      write_with_fault(*store, batch, "p.pid IS NOT NULL AND p.tuples_processed > 0",
+                       [&] { EXPECT_EQ(server_->terminate_backends("fieldhub-writer"), 1); });
+  EXPECT_FALSE(failed.ok);
+  std::cout << "write error after terminate: " << failed.error << "\n";
+  EXPECT_EQ(count("SELECT count(*) FROM readings"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM series"), 0);
+
+  const WriteResult retry = store->write(batch);
+  ASSERT_TRUE(retry.ok) << retry.error;
+  EXPECT_EQ(retry.readings_stored, 300'000u);
+  EXPECT_EQ(retry.readings_duplicate, 0u);
+  EXPECT_EQ(count("SELECT count(*) FROM readings"), 300'000);
+}
+
+TEST_F(PostgresHistoryStoreTest, HungServerFailsTheWriteWithinTheTimeout) {
+  PostgresOptions options;
+  options.timeout = 2s;
+  auto store = open(options);
+  ASSERT_TRUE(store);
+  const auto batch = load(10, 2, 1, t0);
+  ASSERT_TRUE(store->write(batch).ok);
+
+  server_->freeze();
+  const auto start = std::chrono::steady_clock::now();
+  const WriteResult failed = store->write(load(10, 2, 1, t0 + 1s));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_FALSE(failed.ok);
+  EXPECT_GE(took, 1900ms);
+  EXPECT_LE(took, 5s);
+  std::cout << "hung server detected after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+            << " ms: " << failed.error << "\n";
+  // A query on the other connection is bounded the same way.
+  const auto query_start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(store->readings({"dev-1", "m0", far_past, far_future}).empty());
+  EXPECT_LE(std::chrono::steady_clock::now() - query_start, 9s);
+
+  server_->thaw();
+  const WriteResult retry = store->write(load(10, 2, 1, t0 + 1s));
+  ASSERT_TRUE(retry.ok) << retry.error;
+  EXPECT_EQ(retry.readings_stored, 20u);
+  EXPECT_EQ(store->readings({"dev-1", "m0", far_past, far_future}).size(), 2u);
+}
+
+TEST_F(PostgresHistoryStoreTest, QueriesReconnectAfterAServerRestart) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->write(load(2, 1, 3, t0)).ok);
+  ASSERT_EQ(store->readings({"dev-1", "m0", far_past, far_future}).size(), 3u);
+  server_->restart();
+  EXPECT_EQ(store->readings({"dev-1", "m0", far_past, far_future}).size(), 3u);
+  const WriteResult r = store->write(load(2, 1, 4, t0));
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.readings_stored, 2u);
+  EXPECT_EQ(r.readings_duplicate, 6u);
+}
+
+TEST_F(PostgresHistoryStoreTest, TextPostgresCannotHoldIsDeadLetteredAndTheRestFlows) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  Envelope e;
+  e.readings = {reading("good", "energy", t0, 1.0), reading("bad\0id"s, "energy", t0, 2.0),
+                reading("good", "\xc3\x28", t0, 3.0)};
+  e.readings.push_back(reading("good", "power", t0, 4.0));
+  e.readings.back().unit = "k\0W"s;
+  model::Event ev{"good", "tamper", model::Priority::high, t0,
+                  t0,     true,     "{\"a\":\"\xff\"}",    {"mqtt", "broker"}};
+  e.events.push_back(ev);
+  e.dead_letters.push_back({t0, "topic/\xfe", "invalid_json", "at \0 byte"s, "raw\0\xff"s});
+  const WriteResult r = store->write({&e, 1});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.readings_stored, 1u);
+  EXPECT_EQ(r.events_stored, 0u);
+  EXPECT_EQ(r.dead_letters_stored, 5u);
+  EXPECT_EQ(store->readings({"good", "energy", far_past, far_future}).size(), 1u);
+  EXPECT_EQ(store->dead_letters({"unstorable_text"}).size(), 4u);
+  const auto raw = store->dead_letters({"invalid_json"});
+  ASSERT_EQ(raw.size(), 1u);
+  EXPECT_EQ(raw[0].payload, "raw\0\xff"s);  // the payload keeps its bytes
+  EXPECT_EQ(raw[0].source, "topic/\xEF\xBF\xBD");
+  EXPECT_EQ(raw[0].detail, "at \xEF\xBF\xBD byte");
+}
+
+TEST_F(PostgresHistoryStoreTest, ADatabaseWithANewerSchemaIsRefused) {
+  ASSERT_TRUE(open());
+  EXPECT_EQ(count("SELECT max(version)::bigint FROM schema_version"),
+            PostgresHistoryStore::schema_version());
+  server_->execute(url_, "UPDATE schema_version SET version = 999");
+  auto store = PostgresHistoryStore::open(url_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find("newer"), std::string::npos) << store.status().message();
+}
+
+TEST_F(PostgresHistoryStoreTest, DailyPartitionsAreCreatedAheadAndDroppedByRetention) {
+  // 2026-11-18 12:00 UTC.
+  common::FakeClock clock(model::from_micros(1'795'003'200'000'000));
+  PostgresOptions options;
+  options.clock = &clock;
+  options.retention = std::chrono::days{3};
+  options.partitions_ahead = 2;
+  auto store = open(options);
+  ASSERT_TRUE(store);
+  const std::string partitions =
+      "SELECT count(*) FROM pg_inherits WHERE inhparent = 'readings'::regclass";
+  EXPECT_EQ(count(partitions), 3);  // today and two ahead
+  EXPECT_EQ(count("SELECT count(*) FROM pg_class WHERE relname = 'readings_20261120'"), 1);
+
+  const model::Timestamp now = clock.now();
+  std::vector<Envelope> batch = {
+      Envelope{{reading("m1", "energy", now - 24h * 5, 1.0), reading("m1", "energy", now, 2.0),
+                reading("m1", "energy", now - 24h * 2, 3.0)}}};
+  ASSERT_TRUE(store->write(batch).ok);
+  EXPECT_EQ(count(partitions), 5);
+  EXPECT_EQ(store->readings({"m1", "energy", far_past, far_future}).size(), 3u);
+
+  // Dropped once the whole day is past the retention: 5 days back goes, 2 days back stays.
+  ASSERT_TRUE(store->maintain().ok());
+  EXPECT_EQ(count(partitions), 4);
+  EXPECT_EQ(count("SELECT count(*) FROM pg_class WHERE relname = 'readings_20261113'"), 0);
+  EXPECT_EQ(store->readings({"m1", "energy", far_past, far_future}).size(), 2u);
+
+  // Two days later the write itself runs the maintenance: ahead partitions follow the clock.
+  clock.advance(48h + 1s);
+  const Envelope later{{reading("m1", "energy", clock.now(), 4.0)}};
+  ASSERT_TRUE(store->write({&later, 1}).ok);
+  EXPECT_EQ(count("SELECT count(*) FROM pg_class WHERE relname = 'readings_20261122'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM pg_class WHERE relname = 'readings_20261116'"), 0);
+  EXPECT_EQ(store->readings({"m1", "energy", far_past, far_future}).size(), 2u);
+}
+
+TEST_F(PostgresHistoryStoreTest, AnUnreachableServerFailsOpenWithinTheTimeout) {
+  PostgresOptions options;
+  options.timeout = 1s;
+  const std::string url =
+      "postgresql://fieldhub@127.0.0.1:" + std::to_string(testing::free_tcp_port()) + "/nowhere";
+  const auto start = std::chrono::steady_clock::now();
+  auto store = PostgresHistoryStore::open(url, options);
+  EXPECT_FALSE(store.ok());
+  EXPECT_LE(std::chrono::steady_clock::now() - start, 3s);
+}
+
+}  // namespace
+}  // namespace fieldhub::stores

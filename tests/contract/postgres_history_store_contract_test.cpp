@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "history_store_contract.h"
+#include "stores/postgres/postgres_history_store.h"
+#include "support/postgres_server.h"
+
+namespace fieldhub::contract {
+namespace {
+
+// A fresh database on the binary's one PostgreSQL server. The mid-batch failure is a trigger on
+// events that raises, created from a second connection as another client could.
+class PostgresHarness final : public HistoryStoreHarness {
+ public:
+  explicit PostgresHarness(testing::PostgresServer& server)
+      : server_(server), url_(server.create_database()) {}
+
+  std::unique_ptr<stores::HistoryStore> open() override {
+    auto store = stores::PostgresHistoryStore::open(url_);
+    if (!store.ok()) {
+      ADD_FAILURE() << store.status().message();
+      return nullptr;
+    }
+    return std::move(store.value());
+  }
+
+  bool fail_event_writes(bool on) override {
+    server_.execute(url_,
+                    on ? "CREATE FUNCTION contract_fault() RETURNS trigger LANGUAGE plpgsql "
+                         "AS $$ BEGIN RAISE EXCEPTION 'injected fault: event insert "
+                         "refused'; END $$; "
+                         "CREATE TRIGGER contract_fault BEFORE INSERT ON events "
+                         "FOR EACH ROW EXECUTE FUNCTION contract_fault()"
+                       : "DROP TRIGGER contract_fault ON events; DROP FUNCTION contract_fault()");
+    return true;
+  }
+
+ private:
+  testing::PostgresServer& server_;
+  std::string url_;
+};
+
+std::unique_ptr<HistoryStoreHarness> make_postgres() {
+  testing::PostgresServer* server = testing::shared_postgres_server();
+  if (server == nullptr) return nullptr;
+  return std::make_unique<PostgresHarness>(*server);
+}
+
+}  // namespace
+
+INSTANTIATE_TEST_SUITE_P(postgres, HistoryStoreContract,
+                         ::testing::Values(HistoryStoreImpl{"postgres", make_postgres}),
+                         history_store_name);
+
+}  // namespace fieldhub::contract
