@@ -294,7 +294,6 @@ class HealthTracker {
 
   void transition(std::uint32_t index, State to, std::uint16_t why, std::int64_t at_us);
   void force_offline(std::uint32_t index, std::uint16_t why, std::int64_t at_us);
-  void cascade_gateway(std::uint32_t gateway, std::int64_t at_us);
   void expire(std::uint32_t index, std::int64_t now_us);
   void note_timeout_leave(Entry& e, std::int64_t now_us);
   DeviceHealth view(const Entry& e) const;
