@@ -42,6 +42,53 @@ const Profile* Config::profile(std::string_view profile_name) const {
   return nullptr;
 }
 
+const SerialBus* Config::serial_bus(std::string_view bus_name) const {
+  for (const auto& b : serial_buses) {
+    if (b.name == bus_name) return &b;
+  }
+  return nullptr;
+}
+
+const ModbusEndpoint* Config::modbus_device(std::string_view device_id) const {
+  for (const auto& e : modbus_devices) {
+    if (e.device_id == device_id) return &e;
+  }
+  return nullptr;
+}
+
+std::uint16_t RegisterSpec::width() const {
+  switch (type) {
+    case ModbusType::boolean:
+    case ModbusType::bit:
+    case ModbusType::int16:
+    case ModbusType::uint16:
+      return 1;
+    case ModbusType::int32:
+    case ModbusType::uint32:
+    case ModbusType::float32:
+      return 2;
+    case ModbusType::int64:
+    case ModbusType::uint64:
+    case ModbusType::float64:
+      return 4;
+    case ModbusType::string:
+      return length;
+  }
+  return 1;
+}
+
+const PollGroup* ModbusProfileSettings::group(std::string_view group_name) const {
+  for (const auto& g : groups) {
+    if (g.name == group_name) return &g;
+  }
+  return nullptr;
+}
+
+milliseconds ModbusProfileSettings::interval_of(std::string_view group_name) const {
+  if (const PollGroup* g = group(group_name)) return g->interval;
+  return poll_interval;
+}
+
 std::optional<milliseconds> parse_duration(std::string_view text) {
   std::int64_t number = 0;
   const char* const first = text.data();
@@ -331,6 +378,220 @@ bool is_path(std::string_view path) {
   return path.find("..") == std::string_view::npos;
 }
 
+// --- Modbus register maps (src/adapters/modbus/README.md, docs/decisions/0004) -------------------
+
+void read_modbus_settings(Section& profile, Profile& p) {
+  const toml::table* t = profile.subtable("modbus");
+  if (t == nullptr) return;
+  Section s(profile.file(), *t, "modbus");
+  auto& m = p.modbus;
+  if (auto d = s.duration("poll_interval", milliseconds{10}, std::chrono::hours{24}))
+    m.poll_interval = *d;
+  // Modbus caps a read at 125 registers (FC03/FC04) and 2000 bits (FC01/FC02).
+  if (auto v = s.integer("max_hole", 0, 124)) m.max_hole = static_cast<std::uint16_t>(*v);
+  if (auto v = s.integer("max_registers_per_read", 1, 125))
+    m.max_registers_per_read = static_cast<std::uint16_t>(*v);
+  if (auto v = s.integer("max_bits_per_read", 1, 2000))
+    m.max_bits_per_read = static_cast<std::uint16_t>(*v);
+  if (const toml::table* groups = s.subtable("groups")) {
+    Section g(profile.file(), *groups, "modbus.groups");
+    for (const auto& [k, v] : *groups) {
+      const std::string name(k.str());
+      if (!is_metric_name(name)) {
+        g.fail(&v, name, "group name must be lower-case letters, digits and _");
+      }
+      const auto d = g.duration(name, milliseconds{10}, std::chrono::hours{24});
+      m.groups.push_back({name, *d});
+    }
+  }
+  s.check_unknown();
+}
+
+struct NamedFunction {
+  std::string_view name;
+  ModbusFunction function;
+};
+constexpr std::array<NamedFunction, 4> modbus_functions = {
+    {{"coil", ModbusFunction::coil},
+     {"discrete_input", ModbusFunction::discrete_input},
+     {"holding", ModbusFunction::holding},
+     {"input", ModbusFunction::input}}};
+
+struct NamedType {
+  std::string_view name;
+  ModbusType type;
+};
+constexpr std::array<NamedType, 11> modbus_types = {{{"bool", ModbusType::boolean},
+                                                     {"bit", ModbusType::bit},
+                                                     {"int16", ModbusType::int16},
+                                                     {"uint16", ModbusType::uint16},
+                                                     {"int32", ModbusType::int32},
+                                                     {"uint32", ModbusType::uint32},
+                                                     {"int64", ModbusType::int64},
+                                                     {"uint64", ModbusType::uint64},
+                                                     {"float32", ModbusType::float32},
+                                                     {"float64", ModbusType::float64},
+                                                     {"string", ModbusType::string}}};
+
+bool is_bit_function(ModbusFunction f) {
+  return f == ModbusFunction::coil || f == ModbusFunction::discrete_input;
+}
+
+bool is_16bit(ModbusType t) {
+  return t == ModbusType::int16 || t == ModbusType::uint16;
+}
+
+model::ValueType value_type_of(ModbusType t) {
+  if (t == ModbusType::boolean || t == ModbusType::bit) return model::ValueType::boolean;
+  if (t == ModbusType::string) return model::ValueType::text;
+  return model::ValueType::number;
+}
+
+// Reads `modbus = { ... }` of one metric. Everything that cannot be read off a real device is
+// refused here, at start-up, rather than discovered as a bad reading later.
+RegisterSpec read_register(Section& metric, const toml::table& t, const Profile& p) {
+  Section s(metric.file(), t, metric.full("modbus"));
+  RegisterSpec r;
+  r.line = s.line(nullptr);
+  {
+    const auto f = s.string("function");
+    if (!f) s.fail(nullptr, "function", "is required (coil, discrete_input, holding or input)");
+    const auto it = std::find_if(modbus_functions.begin(), modbus_functions.end(),
+                                 [&](const auto& nf) { return nf.name == *f; });
+    if (it == modbus_functions.end()) {
+      s.fail(t.get("function"), "function", "must be coil, discrete_input, holding or input");
+    }
+    r.function = it->function;
+  }
+  const bool bits = is_bit_function(r.function);
+  {
+    const auto a = s.integer("address", 0, 65535);
+    if (!a) s.fail(nullptr, "address", "is required (0-based wire address)");
+    r.address = static_cast<std::uint16_t>(*a);
+  }
+  const auto type = s.string("type");
+  if (type) {
+    const auto it = std::find_if(modbus_types.begin(), modbus_types.end(),
+                                 [&](const auto& nt) { return nt.name == *type; });
+    if (it == modbus_types.end()) {
+      s.fail(t.get("type"), "type",
+             "must be bool, bit, int16, uint16, int32, uint32, int64, uint64, float32, float64 or "
+             "string");
+    }
+    r.type = it->type;
+  } else {
+    r.type = bits ? ModbusType::boolean : ModbusType::uint16;
+  }
+  if (bits && r.type != ModbusType::boolean) {
+    s.fail(t.get("type"), "type", "a coil or discrete input holds one bit: type must be \"bool\"");
+  }
+  if (!bits && r.type == ModbusType::boolean) {
+    s.fail(t.get("type"), "type",
+           "a register holds 16 bits: use type = \"bit\" with bit = 0..15, or a number type");
+  }
+  if (auto bit = s.integer("bit", 0, 15)) {
+    if (r.type != ModbusType::bit) s.fail(t.get("bit"), "bit", "only for type \"bit\"");
+    r.bit = static_cast<std::uint8_t>(*bit);
+  } else if (r.type == ModbusType::bit) {
+    s.fail(nullptr, "bit", "is required for type \"bit\" (0 = least significant)");
+  }
+  if (auto length = s.integer("length", 0, 125)) {
+    if (r.type != ModbusType::string) s.fail(t.get("length"), "length", "only for type \"string\"");
+    if (*length == 0) s.fail(t.get("length"), "length", "must be 1..125 registers");
+    r.length = static_cast<std::uint16_t>(*length);
+  } else if (r.type == ModbusType::string) {
+    s.fail(nullptr, "length", "is required for type \"string\" (registers, two characters each)");
+  }
+  if (auto order = s.string("order")) {
+    const toml::node* n = t.get("order");
+    if (*order == "ABCD") {
+      r.order = ByteOrder::abcd;
+    } else if (*order == "CDAB") {
+      r.order = ByteOrder::cdab;
+    } else if (*order == "BADC") {
+      r.order = ByteOrder::badc;
+    } else if (*order == "DCBA") {
+      r.order = ByteOrder::dcba;
+    } else {
+      s.fail(n, "order", "must be ABCD, CDAB, BADC or DCBA");
+    }
+    if (r.type == ModbusType::boolean || r.type == ModbusType::bit) {
+      s.fail(n, "order", "a bit has no byte order");
+    }
+    if ((is_16bit(r.type) || r.type == ModbusType::string) &&
+        (r.order == ByteOrder::cdab || r.order == ByteOrder::dcba)) {
+      s.fail(n, "order",
+             "a word order cannot apply to " +
+                 std::string(r.type == ModbusType::string ? "a string" : "a 16-bit register") +
+                 ": use ABCD, or BADC to swap the two bytes of each register");
+    }
+  }
+  const bool numeric = value_type_of(r.type) == model::ValueType::number;
+  if (auto scale = s.number("scale")) {
+    if (!numeric) s.fail(t.get("scale"), "scale", "only number types have a scale");
+    if (*scale == 0.0) s.fail(t.get("scale"), "scale", "must not be 0");
+    r.scale = *scale;
+  }
+  if (auto offset = s.number("offset")) {
+    if (!numeric) s.fail(t.get("offset"), "offset", "only number types have an offset");
+    r.offset = *offset;
+  }
+  if (auto group = s.string("group")) {
+    if (p.modbus.group(*group) == nullptr) {
+      s.fail(t.get("group"), "group",
+             "no group '" + *group + "' in [modbus.groups] (declare it with its interval)");
+    }
+    r.group = *group;
+  }
+  if (auto writable = s.boolean("writable")) {
+    if (*writable &&
+        (r.function == ModbusFunction::discrete_input || r.function == ModbusFunction::input)) {
+      s.fail(t.get("writable"), "writable", "only coils and holding registers can be written");
+    }
+    r.writable = *writable;
+  }
+  if (static_cast<std::uint32_t>(r.address) + r.width() > 65536) {
+    s.fail(t.get("address"), "address",
+           std::to_string(r.address) + " + " + std::to_string(r.width()) +
+               " registers runs past the last address 65535");
+  }
+  const std::uint16_t cap = bits ? p.modbus.max_bits_per_read : p.modbus.max_registers_per_read;
+  if (r.width() > cap) {
+    s.fail(t.get("length"), "length",
+           std::to_string(r.width()) + " registers do not fit one read of " + std::to_string(cap));
+  }
+  s.check_unknown();
+  return r;
+}
+
+// Two metrics may share registers only when they read them the same way: the same value with
+// another scale, bits of one status word, or a status word and its bits. Anything else (a float32
+// across half of an int32, a string over a counter) is a mistake in the map.
+void check_register_overlaps(const fs::path& file, const Profile& p) {
+  for (std::size_t j = 0; j < p.registers.size(); ++j) {
+    const RegisterSpec& b = p.registers[j];
+    for (std::size_t i = 0; i < j; ++i) {
+      const RegisterSpec& a = p.registers[i];
+      if (a.function != b.function) continue;
+      const std::uint32_t a_end = std::uint32_t{a.address} + a.width();
+      const std::uint32_t b_end = std::uint32_t{b.address} + b.width();
+      if (a_end <= b.address || b_end <= a.address) continue;
+      const bool same_layout = a.address == b.address && a.type == b.type && a.order == b.order &&
+                               a.length == b.length && a.bit == b.bit;
+      const bool bit_of_word =
+          a.address == b.address &&
+          ((a.type == ModbusType::bit && (b.type == ModbusType::bit || is_16bit(b.type))) ||
+           (b.type == ModbusType::bit && is_16bit(a.type)));
+      if (same_layout || bit_of_word) continue;
+      const std::string key =
+          "metrics[" + std::to_string(p.registers[j].metric_index) + "].modbus.address";
+      throw ConfigError(file.string() + ":" + std::to_string(b.line) + ": key '" + key +
+                        "': metric '" + b.metric + "' overlaps metric '" + a.metric + "' (line " +
+                        std::to_string(a.line) + ") with a different type or order");
+    }
+  }
+}
+
 void read_metrics(Section& profile, Profile& p) {
   const toml::array* metrics = profile.array_of_tables("metrics");
   if (metrics == nullptr) return;
@@ -347,7 +608,20 @@ void read_metrics(Section& profile, Profile& p) {
     if (p.metric(m.name) != nullptr) {
       s.fail(t.get("name"), "name", "metric '" + m.name + "' is defined twice");
     }
-    const auto type = s.string("type").value_or("number");
+    std::optional<RegisterSpec> reg;
+    if (const toml::table* modbus = s.subtable("modbus")) reg = read_register(s, *modbus, p);
+    const char* inferred = "number";
+    if (reg) {
+      const auto vt = value_type_of(reg->type);
+      inferred = vt == model::ValueType::boolean ? "bool"
+                 : vt == model::ValueType::text  ? "text"
+                                                 : "number";
+    }
+    const auto type = s.string("type").value_or(inferred);
+    if (reg && type != inferred) {
+      s.fail(t.get("type"), "type",
+             "the register type makes this a \"" + std::string(inferred) + "\" metric");
+    }
     if (type == "number") {
       m.type = model::ValueType::number;
     } else if (type == "bool") {
@@ -385,6 +659,17 @@ void read_metrics(Section& profile, Profile& p) {
     }
     if (m.scale == 0.0) s.fail(t.get("scale"), "scale", "must not be 0");
     if (m.min && m.max && *m.min > *m.max) s.fail(t.get("max"), "max", "must be >= min");
+    if (reg) {
+      // One place for scaling: the register's, applied by the codec for reads and writes alike.
+      for (const std::string_view key : {"scale", "offset"}) {
+        if (t.get(key) != nullptr) {
+          s.fail(t.get(key), key, "put " + std::string(key) + " in modbus = { ... }");
+        }
+      }
+      reg->metric = m.name;
+      reg->metric_index = p.metrics.size();
+      p.registers.push_back(std::move(*reg));
+    }
     s.check_unknown();
     p.metrics.push_back(std::move(m));
   }
@@ -460,6 +745,108 @@ model::Location read_location(Section& device, const toml::table& t) {
 constexpr std::array<std::string_view, 5> known_protocols = {"mqtt", "modbus_tcp", "modbus_rtu",
                                                              "websocket", "ble"};
 
+void read_serial_buses(Section& root, Config& c) {
+  const toml::array* buses = root.array_of_tables("serial_buses");
+  if (buses == nullptr) return;
+  std::size_t index = 0;
+  for (const auto& node : *buses) {
+    const auto& t = *node.as_table();
+    Section s(root.file(), t, "serial_buses[" + std::to_string(index++) + "]");
+    SerialBus b;
+    b.name = s.required_string("name");
+    if (!is_plain_name(b.name) || b.name.find(':') != std::string::npos) {
+      s.fail(t.get("name"), "name",
+             "'" + b.name + "' may hold only letters, digits, '-', '_', '.'");
+    }
+    if (c.serial_bus(b.name) != nullptr) {
+      s.fail(t.get("name"), "name", "serial bus '" + b.name + "' is defined twice");
+    }
+    b.device = s.required_string("device");
+    for (const auto& other : c.serial_buses) {
+      if (other.device == b.device) {
+        s.fail(t.get("device"), "device",
+               "'" + b.device + "' is already bus '" + other.name + "' (one port, one bus)");
+      }
+    }
+    if (auto baud = s.integer("baud", 300, 4000000)) b.baud = static_cast<unsigned>(*baud);
+    if (auto parity = s.string("parity")) {
+      if (*parity != "N" && *parity != "E" && *parity != "O") {
+        s.fail(t.get("parity"), "parity", "must be \"N\", \"E\" or \"O\"");
+      }
+      b.parity = parity->front();
+    }
+    if (auto bits = s.integer("data_bits", 7, 8)) b.data_bits = static_cast<unsigned>(*bits);
+    if (auto bits = s.integer("stop_bits", 1, 2)) b.stop_bits = static_cast<unsigned>(*bits);
+    if (auto echo = s.boolean("echo")) b.echo = *echo;
+    s.check_unknown();
+    c.serial_buses.push_back(std::move(b));
+  }
+}
+
+// Reads unit_id / bus of a Modbus device and rewrites d.address to its canonical form, so the
+// duplicate-address check catches two devices on one target. TCP: address = "host[:port][/unit]"
+// (port 502 by default); RTU: bus = "<serial bus>", no address.
+ModbusEndpoint read_modbus_endpoint(Section& s, const toml::table& t, model::Device& d,
+                                    const Config& c) {
+  ModbusEndpoint e;
+  e.device_id = d.id;
+  e.rtu = d.protocol == "modbus_rtu";
+  // Modbus over serial line §2.2: 1..247 are slave addresses (0 is broadcast); over TCP the unit
+  // id routes through gateways and 0 or 255 reach the server itself.
+  const auto unit = s.integer("unit_id", e.rtu ? 1 : 0, e.rtu ? 247 : 255);
+  if (e.rtu) {
+    if (t.get("address") != nullptr) {
+      s.fail(t.get("address"), "address", "an RTU device is addressed by bus and unit_id");
+    }
+    const auto bus = s.string("bus");
+    if (!bus) s.fail(nullptr, "bus", "is required for modbus_rtu (a [[serial_buses]] name)");
+    if (c.serial_bus(*bus) == nullptr) {
+      s.fail(t.get("bus"), "bus", "no serial bus '" + *bus + "' in [[serial_buses]]");
+    }
+    if (!unit) s.fail(nullptr, "unit_id", "is required for modbus_rtu (1..247)");
+    e.bus = *bus;
+    e.unit_id = static_cast<std::uint8_t>(*unit);
+    d.address = e.bus + "/" + std::to_string(e.unit_id);
+    return e;
+  }
+  if (t.get("bus") != nullptr) s.fail(t.get("bus"), "bus", "only for modbus_rtu");
+  if (t.get("address") == nullptr) s.fail(nullptr, "address", "is required (host:port)");
+  std::string_view rest = d.address;
+  std::optional<unsigned> unit_in_address;
+  auto number = [&](std::string_view text, unsigned max) -> std::optional<unsigned> {
+    unsigned v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || end != text.data() + text.size() || v > max) return std::nullopt;
+    return v;
+  };
+  if (const auto slash = rest.rfind('/'); slash != std::string_view::npos) {
+    unit_in_address = number(rest.substr(slash + 1), 255);
+    if (!unit_in_address) s.fail(t.get("address"), "address", "unit after '/' must be 0..255");
+    rest = rest.substr(0, slash);
+  }
+  std::string_view host = rest;
+  if (const auto colon = rest.rfind(':');
+      colon != std::string_view::npos && rest.find(']', colon) == std::string_view::npos) {
+    const auto port = number(rest.substr(colon + 1), 65535);
+    if (!port || *port == 0) s.fail(t.get("address"), "address", "port must be 1..65535");
+    e.port = static_cast<std::uint16_t>(*port);
+    host = rest.substr(0, colon);
+  }
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) s.fail(t.get("address"), "address", "must be host:port");
+  e.host = std::string(host);
+  if (unit && unit_in_address && *unit != static_cast<std::int64_t>(*unit_in_address)) {
+    s.fail(t.get("unit_id"), "unit_id", "differs from the unit in address");
+  }
+  e.unit_id = static_cast<std::uint8_t>(unit ? *unit : unit_in_address.value_or(1));
+  const bool v6 = e.host.find(':') != std::string::npos;
+  d.address = (v6 ? "[" + e.host + "]" : e.host) + ":" + std::to_string(e.port) + "/" +
+              std::to_string(e.unit_id);
+  return e;
+}
+
 // Where a device was declared, for errors found after the whole list was read.
 struct DeviceSource {
   std::uint32_t id_line = 0;
@@ -508,6 +895,14 @@ void read_devices(Section& root, Config& c) {
     }
     if (const toml::table* location = s.subtable("location"))
       d.location = read_location(s, *location);
+    std::optional<ModbusEndpoint> endpoint;
+    if (d.protocol == "modbus_tcp" || d.protocol == "modbus_rtu") {
+      endpoint = read_modbus_endpoint(s, t, d, c);
+    } else {
+      for (const std::string_view key : {"unit_id", "bus"}) {
+        if (t.get(key) != nullptr) s.fail(t.get(key), key, "only for Modbus devices");
+      }
+    }
     s.check_unknown();
 
     const auto id_line = s.line(t.get("id"));
@@ -524,6 +919,7 @@ void read_devices(Section& root, Config& c) {
                  std::to_string(sources[it->second].id_line) + ")");
     }
     sources.push_back({id_line, s.line(t.get("profile"))});
+    if (endpoint) c.modbus_devices.push_back(std::move(*endpoint));
     c.devices.push_back(std::move(d));
   }
 
@@ -678,7 +1074,9 @@ Profile build_profile(const toml::table& root, const fs::path& file) {
     p.expected_interval = *d;
   }
   read_mqtt_mapping(s, p);
+  read_modbus_settings(s, p);
   read_metrics(s, p);
+  check_register_overlaps(file, p);
   read_events(s, p);
   if (p.metrics.empty() && p.events.empty()) {
     s.fail(nullptr, "metrics", "a profile needs at least one metric or event");
@@ -698,6 +1096,7 @@ Config build_config(const toml::table& root, const fs::path& file) {
   read_mqtt(s, c);
   read_pipeline(s, c);
   read_stores(s, c, dir);
+  read_serial_buses(s, c);
   read_devices(s, c);
   s.check_unknown();
   return c;

@@ -51,21 +51,22 @@ struct PipelineConfig {
 
 struct StoreConfig {
   std::string live_url = "memory:";
-  std::string history_url;          // sqlite:<path>; default sqlite:<data_dir>/history.db
-  std::string sqlite_synchronous = "full";  // full: a commit survives power loss; normal: crash only
+  std::string history_url;  // sqlite:<path>; default sqlite:<data_dir>/history.db
+  std::string sqlite_synchronous =
+      "full";  // full: a commit survives power loss; normal: crash only
 };
 
 // How a profile's metric is found in a payload and what it means.
 struct MetricSpec {
   std::string name;
-  std::string unit;           // normalized unit symbol
+  std::string unit;  // normalized unit symbol
   model::ValueType type = model::ValueType::number;
-  std::string path;           // dotted JSON path in the payload; default "values.<name>" (fieldhub format)
-  double scale = 1.0;         // value = raw * scale + offset
+  std::string path;    // dotted JSON path in the payload; default "values.<name>" (fieldhub format)
+  double scale = 1.0;  // value = raw * scale + offset
   double offset = 0.0;
   std::optional<double> min;  // outside [min, max]: kept with quality bad, reason out_of_range
   std::optional<double> max;
-  bool counter = false;       // monotonic total (kWh, m³): trends show consumption per interval
+  bool counter = false;  // monotonic total (kWh, m³): trends show consumption per interval
 };
 
 struct EventSpec {
@@ -87,6 +88,69 @@ struct MqttMapping {
   TimestampFormat timestamp_format = TimestampFormat::rfc3339;
 };
 
+// Modbus (src/adapters/modbus/README.md). Addresses are 0-based wire addresses: Modicon 30001 is
+// input register 0, 40001 holding register 0.
+enum class ModbusFunction : std::uint8_t { coil, discrete_input, holding, input };
+
+// How a metric's value sits in registers. boolean: one coil or discrete input; bit: bit N of a
+// 16-bit register; string: N registers, two characters each.
+enum class ModbusType : std::uint8_t {
+  boolean,
+  bit,
+  int16,
+  uint16,
+  int32,
+  uint32,
+  int64,
+  uint64,
+  float32,
+  float64,
+  string
+};
+
+// Byte order, named by where the bytes of the big-endian value ABCD land on the wire. ABCD: big
+// endian (Modbus default); CDAB: words swapped; BADC: bytes swapped in each word; DCBA: both.
+// For 64-bit values the same two swaps apply to four words (ABCD = ABCDEFGH, CDAB = GHEFCDAB,
+// BADC = BADCFEHG, DCBA = HGFEDCBA).
+enum class ByteOrder : std::uint8_t { abcd, cdab, badc, dcba };
+
+// One metric's place in a Modbus device's register map.
+struct RegisterSpec {
+  std::string metric;            // the profile metric it feeds
+  std::size_t metric_index = 0;  // index into Profile::metrics
+  ModbusFunction function = ModbusFunction::holding;
+  std::uint16_t address = 0;  // 0-based wire address of the first register / bit
+  ModbusType type = ModbusType::uint16;
+  ByteOrder order = ByteOrder::abcd;
+  std::uint8_t bit = 0;      // type bit: 0 = least significant
+  std::uint16_t length = 0;  // type string: registers
+  double scale = 1.0;        // value = raw * scale + offset
+  double offset = 0.0;
+  std::string group;       // poll group; empty: the profile's default interval
+  bool writable = false;   // commands may write it (coil or holding only)
+  std::uint32_t line = 0;  // where it was declared, for later errors
+
+  // Registers (or bits, for coils and discrete inputs) the value spans.
+  std::uint16_t width() const;
+};
+
+struct PollGroup {
+  std::string name;
+  std::chrono::milliseconds interval{1000};
+};
+
+struct ModbusProfileSettings {
+  std::chrono::milliseconds poll_interval{1000};  // for registers without a group
+  std::uint16_t max_hole = 8;                     // unused registers a merged read may span
+  std::uint16_t max_registers_per_read = 125;     // some meters take fewer than Modbus's 125
+  std::uint16_t max_bits_per_read = 2000;
+  std::vector<PollGroup> groups;
+
+  const PollGroup* group(std::string_view name) const;
+  // The interval registers of `group` are read at ("" = poll_interval).
+  std::chrono::milliseconds interval_of(std::string_view group) const;
+};
+
 struct Profile {
   std::string name;  // the file's stem: profiles/<name>.toml
   std::string kind;
@@ -96,10 +160,34 @@ struct Profile {
   MqttMapping mqtt;
   std::vector<MetricSpec> metrics;
   std::vector<EventSpec> events;
+  ModbusProfileSettings modbus;
+  std::vector<RegisterSpec> registers;  // Modbus register map, in declaration order
   std::filesystem::path file;
 
   const MetricSpec* metric(std::string_view name) const;
   const EventSpec* event(std::string_view type) const;
+};
+
+// A serial line shared by Modbus RTU devices: one bus is read by one strand, one request at a time.
+struct SerialBus {
+  std::string name;
+  std::string device;  // /dev/ttyUSB0
+  unsigned baud = 9600;
+  char parity = 'E';  // 'N', 'E', 'O'; Modbus over serial line §2.5.1 defaults to even
+  unsigned data_bits = 8;
+  unsigned stop_bits = 1;
+  bool echo = false;  // a 2-wire adapter that hears its own requests
+};
+
+// Where a Modbus device answers. model::Device::address carries the canonical form
+// ("host:port/unit" or "bus/unit") so duplicate targets are refused like any other address.
+struct ModbusEndpoint {
+  std::string device_id;
+  bool rtu = false;
+  std::string host;  // modbus_tcp
+  std::uint16_t port = 502;
+  std::string bus;  // modbus_rtu: SerialBus::name
+  std::uint8_t unit_id = 1;
 };
 
 struct Config {
@@ -110,10 +198,14 @@ struct Config {
   MqttConfig mqtt;
   PipelineConfig pipeline;
   StoreConfig stores;
-  std::vector<Profile> profiles;      // every profile a device uses
+  std::vector<Profile> profiles;  // every profile a device uses
   std::vector<model::Device> devices;
+  std::vector<SerialBus> serial_buses;
+  std::vector<ModbusEndpoint> modbus_devices;  // one per modbus_tcp / modbus_rtu device
 
   const Profile* profile(std::string_view name) const;
+  const SerialBus* serial_bus(std::string_view name) const;
+  const ModbusEndpoint* modbus_device(std::string_view device_id) const;
 };
 
 // Loads the config file and every profile its devices name. Relative paths are resolved against
