@@ -16,38 +16,45 @@ using Clock = std::chrono::steady_clock;
 
 // Newest-wins on the server, so two instances (or a late writer round) never regress "latest".
 // KEYS[1] the device hash; ARGV[1] last_seen in µs or ""; then per metric: field, ts, rts, json.
-// The held value's ts and rts are read with one string.match: live_codec writes them first.
+// One HMGET and at most one HSET per device (each redis.call costs more than the comparisons);
+// the held value's ts and rts are read with one string.match: live_codec writes them first.
 // Returns how many fields it wrote.
 constexpr std::string_view newest_wins_lua = R"lua(
 local key = KEYS[1]
-local written = 0
+local n = (#ARGV - 1) / 4
+local fields = {'last_seen'}
+for i = 1, n do fields[i + 1] = ARGV[4 * i - 2] end
+local held = redis.call('HMGET', key, unpack(fields))
+local out = {}
 local seen = tonumber(ARGV[1])
 if seen then
-  local held = tonumber(redis.call('HGET', key, 'last_seen'))
-  if held == nil or seen > held then
-    redis.call('HSET', key, 'last_seen', ARGV[1])
-    written = written + 1
+  local h = tonumber(held[1])
+  if h == nil or seen > h then
+    out[#out + 1] = 'last_seen'
+    out[#out + 1] = ARGV[1]
   end
 end
-for i = 2, #ARGV, 4 do
-  local ts = tonumber(ARGV[i + 1])
-  local rts = tonumber(ARGV[i + 2])
+for i = 1, n do
+  local b = 4 * i - 2
   local newer = true
-  local cur = redis.call('HGET', key, ARGV[i])
+  local cur = held[i + 1]
   if cur then
     local hts, hrts = string.match(cur, '^{"ts":(%-?%d+),"rts":(%-?%d+)')
     hts = tonumber(hts)
     hrts = tonumber(hrts)
     if hts and hrts then
+      local ts = tonumber(ARGV[b + 1])
+      local rts = tonumber(ARGV[b + 2])
       newer = ts > hts or (ts == hts and rts >= hrts)
     end
   end
   if newer then
-    redis.call('HSET', key, ARGV[i], ARGV[i + 3])
-    written = written + 1
+    out[#out + 1] = ARGV[b]
+    out[#out + 1] = ARGV[b + 3]
   end
 end
-return written
+if #out > 0 then redis.call('HSET', key, unpack(out)) end
+return #out / 2
 )lua";
 
 std::string random_instance_id() {
@@ -331,6 +338,7 @@ void RedisLiveStore::writer_loop() {
       snapshot = std::exchange(snapshot_, std::nullopt);
       batch.reserve(pending_.size());
       for (auto& [key, u] : pending_) batch.push_back(std::move(u));
+      in_flight_ = batch.size() + (snapshot ? 1 : 0);
       pending_.clear();
       pending_order_.clear();
       queue_depth_.set(0);
@@ -361,6 +369,7 @@ void RedisLiveStore::writer_loop() {
     }
     if (did_work) last_command = Clock::now();
     if (!s.ok()) mark_down(s);
+    in_flight_ = 0;
     if (stop) return;
   }
 }
@@ -423,11 +432,17 @@ redis::Status RedisLiveStore::write_snapshot(std::vector<DeviceState>& snapshot)
 }
 
 redis::Status RedisLiveStore::write_devices(std::vector<Update>& updates) {
-  // One EVALSHA per device: group the updates by device, keeping first-seen order.
+  // One EVALSHA per device: group the updates by device, keeping first-seen order. A device
+  // with very many metrics is split, since Lua's unpack() takes at most ~8,000 values.
+  constexpr std::size_t max_updates_per_call = 1000;
   std::unordered_map<std::string_view, std::size_t> index;
   std::vector<std::vector<const Update*>> devices;
   for (const auto& u : updates) {
     auto [it, inserted] = index.try_emplace(u.device_id, devices.size());
+    if (!inserted && devices[it->second].size() >= max_updates_per_call) {
+      it->second = devices.size();
+      inserted = true;
+    }
     if (inserted) devices.emplace_back();
     devices[it->second].push_back(&u);
   }

@@ -100,6 +100,9 @@ class RedisLiveStore final : public LiveStore {
   std::uint64_t writes() const { return writes_.value(); }
   // Pending writes not yet taken by the writer. Any thread.
   std::size_t pending() const;
+  // Pending writes plus those the writer has taken and not yet finished (0: Redis has
+  // everything applied so far, or the writer gave up on it for an outage). Any thread.
+  std::size_t backlog() const { return pending() + in_flight_.load(); }
   const std::string& instance_id() const { return options_.instance_id; }
 
  private:
@@ -154,6 +157,7 @@ class RedisLiveStore final : public LiveStore {
 
   std::atomic<bool> degraded_{true};
   std::atomic<bool> stop_subscriber_{false};
+  std::atomic<std::size_t> in_flight_{0};
   std::atomic<std::uint64_t> outage_generation_{0};  // bumped when the writer loses Redis
 
   // Writer thread only.

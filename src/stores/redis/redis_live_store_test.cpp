@@ -217,6 +217,23 @@ TEST_F(RedisLiveStoreTest, OutOfOrderAcrossInstancesNeverRegressesRedis) {
   EXPECT_TRUE(wait_until([&] { return holds("m", "energy", 2.5); }, 5s));
 }
 
+TEST_F(RedisLiveStoreTest, ADeviceWithThousandsOfMetricsLandsWhole) {
+  Instance a(server_.url());
+  std::vector<model::Reading> rs;
+  for (int i = 0; i < 2500; ++i)
+    rs.push_back(reading("plc-1", "tag_" + std::to_string(i), t0, 1.0 * i));
+  EXPECT_EQ(a.store->apply(rs), rs.size());
+  auto c = raw();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto n = c.command({"HLEN", "fieldhub:dev:plc-1"});
+        return n.ok() && n.value().integer == 2501;  // the metrics and last_seen
+      },
+      5s));
+  EXPECT_TRUE(holds("plc-1", "tag_2499", 2499.0));
+  EXPECT_EQ(a.metrics.counter_value("fieldhub_redis_errors_total"), 0u);
+}
+
 TEST_F(RedisLiveStoreTest, RedisStoppedNeverBlocksAndStateIsRebuiltAfterItReturns) {
   RedisOptions o = fast_options();
   o.max_pending = 100;  // far fewer than the writes below: the rewrite must not need the queue
