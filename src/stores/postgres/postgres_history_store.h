@@ -114,6 +114,8 @@ class PostgresHistoryStore final : public HistoryStore {
   std::vector<std::string> series_added_in_tx_;  // forgotten again if the transaction fails
   std::set<std::int64_t> partition_days_;        // days whose partition exists
   pg::CopyBuffer copy_;
+  std::string key_buffer_;
+  int staged_batches_left_ = 0;  // batches to stage after a direct COPY met a stored repeat
   std::chrono::microseconds prune_every_{};
   model::Timestamp last_prune_;
   model::Timestamp last_maintenance_;

@@ -90,16 +90,20 @@ class PostgresHistoryStoreTest : public ::testing::Test {
       result = store.write(batch);
       done = true;
     });
-    const bool caught = testing::wait_until(
-        [&] {
-          return done ||
-                 server_->query_int(
-                     server_->url(),
-                     "SELECT count(*) FROM pg_stat_activity a LEFT JOIN pg_stat_progress_copy p "
-                     "USING (pid) WHERE a.application_name = 'fieldhub-writer' AND " +
-                         condition) > 0;
-        },
-        30s, 1ms);
+    // One monitoring session for the whole wait, so each poll is a query, not a connect.
+    auto monitor = pg::Connection::open({server_->url(), "fieldhub-test-monitor", 10s});
+    EXPECT_TRUE(monitor.ok()) << monitor.status().message();
+    const std::string sql =
+        "SELECT count(*) FROM pg_stat_activity a LEFT JOIN pg_stat_progress_copy p USING (pid) "
+        "WHERE a.application_name = 'fieldhub-writer' AND " +
+        condition;
+    const bool caught = monitor.ok() && testing::wait_until(
+                                            [&] {
+                                              if (done) return true;
+                                              auto n = monitor.value().query(sql);
+                                              return n.ok() && n.value().int8(0, 0) > 0;
+                                            },
+                                            30s, 1ms);
     EXPECT_TRUE(caught);
     EXPECT_FALSE(done) << "the write finished before the fault could be injected";
     fault();
@@ -147,8 +151,8 @@ TEST_F(PostgresHistoryStoreTest, ServerKilledMidWriteLeavesNothingAndARetryAfter
 TEST_F(PostgresHistoryStoreTest, BackendTerminatedMidCopyLeavesNothingAndTheRetryLands) {
   auto store = open();
   ASSERT_TRUE(store);
-  // Big enough that its COPY takes a while to stream (~300k rows).
-  const auto batch = load(1000, 3, 100, t0);
+  // Big enough that its COPY takes a while to stream (100k rows, 10 MB).
+  const auto batch = load(1000, 2, 50, t0);
   const WriteResult failed =
       write_with_fault(*store, batch, "p.pid IS NOT NULL AND p.tuples_processed > 0",
                        [&] { EXPECT_EQ(server_->terminate_backends("fieldhub-writer"), 1); });
@@ -159,9 +163,9 @@ TEST_F(PostgresHistoryStoreTest, BackendTerminatedMidCopyLeavesNothingAndTheRetr
 
   const WriteResult retry = store->write(batch);
   ASSERT_TRUE(retry.ok) << retry.error;
-  EXPECT_EQ(retry.readings_stored, 300'000u);
+  EXPECT_EQ(retry.readings_stored, 100'000u);
   EXPECT_EQ(retry.readings_duplicate, 0u);
-  EXPECT_EQ(count("SELECT count(*) FROM readings"), 300'000);
+  EXPECT_EQ(count("SELECT count(*) FROM readings"), 100'000);
 }
 
 TEST_F(PostgresHistoryStoreTest, HungServerFailsTheWriteWithinTheTimeout) {
