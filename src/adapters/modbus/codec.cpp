@@ -24,13 +24,6 @@ bool swaps_bytes(ByteOrder order) {
   return order == ByteOrder::badc || order == ByteOrder::dcba;
 }
 
-// Big-endian bytes → unsigned integer.
-std::uint64_t be_to_u64(std::span<const std::uint8_t> bytes) {
-  std::uint64_t v = 0;
-  for (const std::uint8_t b : bytes) v = (v << 8) | b;
-  return v;
-}
-
 std::vector<std::uint8_t> u64_to_be(std::uint64_t v, std::size_t n) {
   std::vector<std::uint8_t> out(n);
   for (std::size_t i = n; i-- > 0;) {
@@ -68,17 +61,26 @@ std::vector<std::uint16_t> to_wire_words(std::span<const std::uint8_t> big_endia
   return words;
 }
 
-std::vector<std::uint8_t> from_wire_words(std::span<const std::uint16_t> words, ByteOrder order) {
-  std::vector<std::uint8_t> bytes(words.size() * 2);
+namespace {
+
+// Wire words → big-endian bytes, into `out` (2 bytes per word).
+void gather(std::span<const std::uint16_t> words, ByteOrder order, std::span<std::uint8_t> out) {
   const std::size_t n = words.size();
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint16_t w = swaps_words(order) ? words[n - 1 - i] : words[i];
     std::uint8_t hi = static_cast<std::uint8_t>(w >> 8);
     std::uint8_t lo = static_cast<std::uint8_t>(w & 0xFF);
     if (swaps_bytes(order)) std::swap(hi, lo);
-    bytes[2 * i] = hi;
-    bytes[2 * i + 1] = lo;
+    out[2 * i] = hi;
+    out[2 * i + 1] = lo;
   }
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> from_wire_words(std::span<const std::uint16_t> words, ByteOrder order) {
+  std::vector<std::uint8_t> bytes(words.size() * 2);
+  gather(words, order, bytes);
   return bytes;
 }
 
@@ -93,8 +95,22 @@ DecodedValue decode_registers(const config::RegisterSpec& spec,
   words = words.first(width);
   if (spec.type == ModbusType::bit) return decode_bit(((words[0] >> spec.bit) & 1U) != 0);
   if (spec.type == ModbusType::boolean) return decode_bit(words[0] != 0);
-  const std::vector<std::uint8_t> bytes = from_wire_words(words, spec.order);
-  const std::uint64_t u = be_to_u64(bytes);
+  if (spec.type == ModbusType::string) {
+    // Two characters per register, padded with NUL or spaces.
+    std::string text(width * 2, '\0');
+    gather(words, spec.order, std::span(reinterpret_cast<std::uint8_t*>(text.data()), text.size()));
+    text.resize(std::min(text.find('\0'), text.size()));
+    while (!text.empty() && text.back() == ' ') text.pop_back();
+    if (!common::is_valid_utf8(text)) return bad("invalid_text");
+    return {std::move(text), model::Quality::good, {}};
+  }
+  // Numbers are at most four registers: assemble the big-endian value in place.
+  std::uint64_t u = 0;
+  for (std::size_t i = 0; i < width; ++i) {
+    std::uint16_t w = swaps_words(spec.order) ? words[width - 1 - i] : words[i];
+    if (swaps_bytes(spec.order)) w = static_cast<std::uint16_t>((w << 8) | (w >> 8));
+    u = (u << 16) | w;
+  }
   switch (spec.type) {
     case ModbusType::int16:
       return number(static_cast<std::int16_t>(u), spec);
@@ -113,14 +129,7 @@ DecodedValue decode_registers(const config::RegisterSpec& spec,
       return number(std::bit_cast<float>(static_cast<std::uint32_t>(u)), spec);
     case ModbusType::float64:
       return number(std::bit_cast<double>(u), spec);
-    case ModbusType::string: {
-      // Two characters per register, padded with NUL or spaces.
-      std::string text(bytes.begin(), bytes.end());
-      text.resize(std::min(text.find('\0'), text.size()));
-      while (!text.empty() && text.back() == ' ') text.pop_back();
-      if (!common::is_valid_utf8(text)) return bad("invalid_text");
-      return {std::move(text), model::Quality::good, {}};
-    }
+    case ModbusType::string:
     case ModbusType::boolean:
     case ModbusType::bit:
       break;
