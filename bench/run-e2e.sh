@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-200000}
 devices=${2:-1000}
-build=build/bench
+build=${BUILD_DIR:-build/bench}
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j2 --target fieldhub fieldhub-load >/dev/null
 
@@ -30,6 +30,9 @@ mkdir -p "$work/mosquitto" "$work/profiles"
 cat > "$work/mosquitto.conf" <<CONF
 listener $broker_port 127.0.0.1
 allow_anonymous true
+# Run as whoever started it (as root, Mosquitto would switch to "mosquitto" and could not
+# write its persistence here).
+user $(id -un)
 persistence true
 persistence_location $work/mosquitto/
 max_inflight_messages 1000
@@ -70,13 +73,14 @@ echo "# $(date -u +%FT%TZ) $(nproc) cores, count=$count devices=$devices"
 # The broker's own limit first, before fieldhub subscribes.
 "$build/bin/fieldhub-load" --mode bare --broker-port "$broker_port" --count "$count" --devices "$devices" --site bare
 
-"$build/bin/fieldhub" --config "$work/fieldhub.toml" --log-level warn & fh=$!; pids+=($fh)
+"$build/bin/fieldhub" --config "$work/fieldhub.toml" 2>"$work/fieldhub.log" & fh=$!; pids+=($fh)
 wait_port "$http_port"
-sleep 1  # let it subscribe
+# Measure only once fieldhub is subscribed.
+for _ in $(seq 100); do grep -q "connected to broker" "$work/fieldhub.log" && break; sleep 0.1; done
 seq0=0
 run() {
   "$build/bin/fieldhub-load" --mode fieldhub --broker-port "$broker_port" --http-port "$http_port" \
-    --pid "$fh" --devices "$devices" --first-seq "$seq0" "$@"
+    --pid "$fh" --devices "$devices" --first-seq "$seq0" --timeout "${LOAD_TIMEOUT:-300}" "$@"
   seq0=$((seq0 + 10000000))
 }
 max1=$(run --count "$count" --values 1 | tee /dev/stderr)

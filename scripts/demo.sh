@@ -32,6 +32,9 @@ else
   cat > "$run_dir/mosquitto.conf" <<CONF
 listener 1883 127.0.0.1
 allow_anonymous true
+# Run as whoever started it (as root, Mosquitto would switch to "mosquitto" and could not
+# write its persistence here).
+user $(id -un)
 # A broker is not a buffer: keep our persistent session's queue on disk and large.
 persistence true
 persistence_location $run_dir/mosquitto/

@@ -70,14 +70,36 @@ std::string http_get(std::uint16_t port, const std::string& target) {
   return body == std::string::npos ? std::string{} : resp.substr(body + 4);
 }
 
+// Sums every sample of a metric family (all label sets) from /metrics.
 double scrape(std::uint16_t port, const std::string& name) {
   std::istringstream in(http_get(port, "/metrics"));
   std::string line;
+  double sum = 0;
   while (std::getline(in, line)) {
-    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+    if (line.rfind(name, 0) != 0 || line.size() <= name.size()) continue;
+    const char next = line[name.size()];
+    if (next != ' ' && next != '{') continue;
+    sum += std::stod(line.substr(line.rfind(' ') + 1));
   }
-  return 0;
+  return sum;
 }
+
+// The oracle's counters, as deltas over a run.
+struct Oracle {
+  double received = 0, stored = 0, duplicate = 0, deduplicated = 0, rejected = 0;
+  static Oracle read(std::uint16_t port) {
+    return {scrape(port, "fieldhub_messages_received_total"),
+            scrape(port, "fieldhub_readings_stored_total"),
+            scrape(port, "fieldhub_readings_duplicate_total"),
+            scrape(port, "fieldhub_messages_deduplicated_total"),
+            scrape(port, "fieldhub_messages_rejected_total") +
+                scrape(port, "fieldhub_records_rejected_total")};
+  }
+  Oracle operator-(const Oracle& o) const {
+    return {received - o.received, stored - o.stored, duplicate - o.duplicate,
+            deduplicated - o.deduplicated, rejected - o.rejected};
+  }
+};
 
 struct ProcStat {
   double cpu_seconds = 0;
@@ -313,7 +335,7 @@ double percentile(std::vector<double>& v, double p) {
 }
 
 int run_fieldhub(const Options& o) {
-  const double stored_before = scrape(o.http_port, "fieldhub_readings_stored_total");
+  const Oracle before_counts = Oracle::read(o.http_port);
   const ProcStat before = proc_stat(o.pid);
   std::vector<std::int64_t> sent(static_cast<std::size_t>(o.count), 0);
   std::vector<std::int64_t> seen(static_cast<std::size_t>(o.count), 0);
@@ -327,7 +349,7 @@ int run_fieldhub(const Options& o) {
   double stored = 0;
   Clock::time_point done_at = Clock::now();
   while (Clock::now() < deadline) {
-    stored = scrape(o.http_port, "fieldhub_readings_stored_total") - stored_before;
+    stored = scrape(o.http_port, "fieldhub_readings_stored_total") - before_counts.stored;
     done_at = Clock::now();
     if (stored >= expected) break;
     std::this_thread::sleep_for(50ms);
@@ -335,6 +357,7 @@ int run_fieldhub(const Options& o) {
   pub_thread.join();
   feed.stop();
   const ProcStat after = proc_stat(o.pid);
+  const Oracle counts = Oracle::read(o.http_port) - before_counts;
   const double seconds = std::chrono::duration<double>(done_at - pub.started()).count();
 
   std::vector<double> latency_ms;
@@ -350,7 +373,9 @@ int run_fieldhub(const Options& o) {
             << " live_p99_ms=" << percentile(latency_ms, 0.99)
             << " live_max_ms=" << (latency_ms.empty() ? 0 : latency_ms.back())
             << " cpu_percent=" << 100.0 * (after.cpu_seconds - before.cpu_seconds) / seconds
-            << " peak_rss_mib=" << after.peak_rss_mib << "\n";
+            << " peak_rss_mib=" << after.peak_rss_mib << " received=" << counts.received
+            << " duplicate=" << counts.duplicate << " deduplicated=" << counts.deduplicated
+            << " rejected=" << counts.rejected << "\n";
   return stored >= expected ? 0 : 1;
 }
 
