@@ -150,6 +150,7 @@ void LiveHub::publish_readings(std::span<const model::Reading> readings) {
         readings_coalesced_.inc();
       } else if (s.readings.size() < limits_.max_pending_readings) {
         s.readings.emplace(item.key, PendingReading{item.json, ts});
+        s.reading_order.push_back(item.key);
       } else {
         // Only reachable with more distinct metrics than configured devices could have.
         readings_coalesced_.inc();
@@ -214,6 +215,7 @@ void LiveHub::close_slow(Session& s) {
   s.closed = true;
   s.urgent.clear();
   s.readings.clear();
+  s.reading_order.clear();
   s.heartbeat_pending = false;
   closed_slow_.inc();
   s.sink->close_slow();
@@ -237,11 +239,12 @@ void LiveHub::pump(Session& s) {
   } else if (!s.readings.empty()) {
     std::string json = R"({"type":"readings","items":[)";
     std::size_t n = 0;
-    auto it = s.readings.begin();
-    while (it != s.readings.end() && n < limits_.max_items_per_frame) {
+    while (!s.reading_order.empty() && n < limits_.max_items_per_frame) {
+      const auto it = s.readings.find(s.reading_order.front());
       if (n++ > 0) json += ',';
       json += *it->second.item;
-      it = s.readings.erase(it);
+      s.readings.erase(it);
+      s.reading_order.pop_front();
     }
     json += "]}";
     frame = std::make_shared<const std::string>(std::move(json));

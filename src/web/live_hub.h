@@ -100,7 +100,11 @@ class LiveHub {
     bool closed = false;
     model::Timestamp busy_since;
     std::deque<std::shared_ptr<const std::string>> urgent;  // hello, snapshot, events, status
-    std::map<std::string, PendingReading> readings;         // key: device '\x1f' metric
+    // Telemetry waiting to be sent, coalesced by device '\x1f' metric. A newer value replaces the
+    // waiting one in place, keeping its turn: frames take the oldest-waiting first, so no
+    // device starves behind busier ones.
+    std::unordered_map<std::string, PendingReading> readings;
+    std::deque<std::string> reading_order;  // keys in order of first arrival
     bool heartbeat_pending = false;
   };
 

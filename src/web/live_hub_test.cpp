@@ -129,6 +129,38 @@ TEST_F(LiveHubTest, SlowSessionGetsOnlyTheNewestValuePerMetric) {
   EXPECT_EQ(metrics_.counter_value("fieldhub_live_readings_coalesced_total"), 98u + 98u + 1u);
 }
 
+// Under sustained load frames hold fewer items than are waiting; the oldest-waiting go first and
+// a newer value keeps its predecessor's turn, so no device starves behind others.
+TEST_F(LiveHubTest, BusySessionSendsOldestWaitingFirstSoNoDeviceStarves) {
+  LiveHub hub(config_, live_, metrics_, clock_, LiveHubLimits{.max_items_per_frame = 2});
+  FakeSink sink;
+  const auto id = hub.attach(sink, {});
+  auto drain_one = [&] {
+    sink.in_flight = false;
+    hub.on_sent(id);
+  };
+  while (sink.in_flight) drain_one();
+  hub.publish_readings(std::vector{make_reading("meter-9", "energy", 1.0, t0)});
+  ASSERT_TRUE(sink.in_flight);
+  hub.publish_readings(std::vector{make_reading("meter-9", "power", 1.0, t0, "W")});
+  hub.publish_readings(std::vector{make_reading("meter-2", "energy", 1.0, t0)});
+  hub.publish_readings(std::vector{make_reading("meter-1", "energy", 1.0, t0)});
+  hub.publish_readings(std::vector{make_reading("meter-9", "power", 2.0, t0 + 1s, "W")});
+  const std::size_t before = sink.frames.size();
+  drain_one();
+  drain_one();
+  ASSERT_EQ(sink.frames.size(), before + 2);
+  auto first = parse(sink.frames[before])["items"].get_array();
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(std::string_view(first.at(0)["device"]), "meter-9");
+  EXPECT_EQ(std::string_view(first.at(0)["metric"]), "power");
+  EXPECT_DOUBLE_EQ(double(first.at(0)["value"]), 2.0);  // newest value, original turn
+  EXPECT_EQ(std::string_view(first.at(1)["device"]), "meter-2");
+  auto second = parse(sink.frames[before + 1])["items"].get_array();
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(std::string_view(second.at(0)["device"]), "meter-1");
+}
+
 TEST_F(LiveHubTest, EventsAreNeverCoalescedAndGoAheadOfTelemetry) {
   FakeSink sink;
   const auto id = attach(sink);
