@@ -74,7 +74,10 @@ int main(int argc, char** argv) {
 
   boost::asio::io_context io;
   fieldhub::common::Metrics registry;
-  auto opened = stores::RedisLiveStore::open(server.url(), {}, io.get_executor(), registry);
+  // Room for a whole round: this measures writing, not the queue bound (tested elsewhere).
+  stores::RedisOptions options;
+  options.max_pending = static_cast<std::size_t>(devices) * (metrics + 1) * 2;
+  auto opened = stores::RedisLiveStore::open(server.url(), options, io.get_executor(), registry);
   if (!opened.ok()) throw std::runtime_error(opened.status().message());
   stores::RedisLiveStore& store = *opened.value();
 

@@ -218,6 +218,9 @@ void RedisLiveStore::enqueue_locked(std::string key, Update u) {
     const std::size_t erased = pending_.erase(pending_order_.front());
     pending_order_.pop_front();
     dropped_.inc(erased);
+    // What was dropped is still in the mirror: the writer rewrites the mirror once it has
+    // caught up, so a drop while Redis is up does not leave Redis behind for good.
+    rewrite_requested_ = true;
   }
 }
 
@@ -326,6 +329,7 @@ void RedisLiveStore::writer_loop() {
 
     std::vector<Update> batch;
     std::optional<std::vector<DeviceState>> snapshot;
+    bool rewrite = false;
     bool stop = false;
     {
       std::unique_lock lk(mutex_);
@@ -339,6 +343,7 @@ void RedisLiveStore::writer_loop() {
       batch.reserve(pending_.size());
       for (auto& [key, u] : pending_) batch.push_back(std::move(u));
       in_flight_ = batch.size() + (snapshot ? 1 : 0);
+      rewrite = std::exchange(rewrite_requested_, false);
       pending_.clear();
       pending_order_.clear();
       queue_depth_.set(0);
@@ -367,6 +372,7 @@ void RedisLiveStore::writer_loop() {
       auto pong = writer_conn_->command({"PING"});
       if (!pong.ok()) s = pong.status();
     }
+    if (s.ok() && rewrite) post_merge({}, true);  // the snapshot comes back as snapshot_
     if (did_work) last_command = Clock::now();
     if (!s.ok()) mark_down(s);
     in_flight_ = 0;
@@ -446,15 +452,24 @@ redis::Status RedisLiveStore::write_devices(std::vector<Update>& updates) {
     if (inserted) devices.emplace_back();
     devices[it->second].push_back(&u);
   }
+  // Round k+1 is queued before round k's replies are read, so Redis runs round k while this
+  // thread encodes the next (reading flushes the output buffer, then waits).
   const std::span<const std::vector<const Update*>> all(devices);
+  std::optional<Round> previous;
   for (std::size_t i = 0; i < all.size(); i += options_.devices_per_round) {
-    const auto round = all.subspan(i, std::min(options_.devices_per_round, all.size() - i));
-    if (auto s = run_round(round); !s.ok()) return s;
+    const Round round =
+        append_round(all.subspan(i, std::min(options_.devices_per_round, all.size() - i)));
+    if (previous) {
+      if (auto s = read_round(*previous); !s.ok()) return s;
+    }
+    previous = round;
   }
+  if (previous) return read_round(*previous);
   return {};
 }
 
-redis::Status RedisLiveStore::run_round(std::span<const std::vector<const Update*>> devices) {
+RedisLiveStore::Round RedisLiveStore::append_round(
+    std::span<const std::vector<const Update*>> devices) {
   redis_codec::FrameWriter frames(options_.instance_id, options_.max_frame_bytes);
   std::vector<std::string> args;
   std::vector<std::string_view> argv;
@@ -495,9 +510,12 @@ redis::Status RedisLiveStore::run_round(std::span<const std::vector<const Update
     const std::string_view publish[] = {"PUBLISH", channel_, f};
     writer_conn_->append(publish);
   }
+  return Round{devices.size(), published.size()};
+}
 
+redis::Status RedisLiveStore::read_round(const Round& round) {
   bool noscript = false;
-  for (std::size_t i = 0; i < devices.size() + published.size(); ++i) {
+  for (std::size_t i = 0; i < round.evals + round.publishes; ++i) {
     auto r = writer_conn_->get_reply();
     if (!r.ok()) return r.status();
     const redis::Reply& reply = r.value();
@@ -506,15 +524,14 @@ redis::Status RedisLiveStore::run_round(std::span<const std::vector<const Update
       if (reply.str.starts_with("NOSCRIPT")) noscript = true;
       continue;
     }
-    if (i < devices.size() && reply.type == redis::Reply::Type::integer) {
+    if (i < round.evals && reply.type == redis::Reply::Type::integer) {
       writes_.inc(static_cast<std::uint64_t>(std::max<long long>(reply.integer, 0)));
     }
   }
   if (noscript) {
-    // Someone ran SCRIPT FLUSH: load it again; the round is retried with the next resync.
-    auto sha = writer_conn_->command({"SCRIPT", "LOAD", newest_wins_lua});
-    if (!sha.ok()) return sha.status();
-    return redis::Status::failure("script was flushed");
+    // Someone ran SCRIPT FLUSH. Failing drops the connection (replies of a queued round are
+    // still unread); the reconnect loads the script again and rewrites the whole mirror.
+    return redis::Status::failure("NOSCRIPT: the newest-wins script was flushed");
   }
   return {};
 }

@@ -39,7 +39,7 @@ struct RedisOptions {
   std::chrono::milliseconds reconnect_max{2000};
   // Pending writes (distinct device+metric, and device last_seen) waiting for the writer. Past
   // this the oldest is dropped and counted: harmless for live state, which is rewritten whole
-  // from the mirror after an outage.
+  // from the mirror after an outage or after any drop.
   std::size_t max_pending = 200'000;
   // Devices per pipelined round (one EVALSHA per device).
   std::size_t devices_per_round = 512;
@@ -127,7 +127,13 @@ class RedisLiveStore final : public LiveStore {
   redis::Status load(redis::Connection& conn, std::vector<redis_codec::DeviceUpdate>& out);
   redis::Status write_devices(std::vector<Update>& updates);
   redis::Status write_snapshot(std::vector<DeviceState>& snapshot);
-  redis::Status run_round(std::span<const std::vector<const Update*>> devices);
+  // One pipelined round: the devices' EVALSHAs and the PUBLISH of their frames.
+  struct Round {
+    std::size_t evals = 0;
+    std::size_t publishes = 0;
+  };
+  Round append_round(std::span<const std::vector<const Update*>> devices);
+  redis::Status read_round(const Round& round);
   void mark_down(const redis::Status& why);
   std::chrono::milliseconds next_backoff();
 
@@ -153,6 +159,7 @@ class RedisLiveStore final : public LiveStore {
   std::deque<std::string> pending_order_;             // first-insertion order, for drop-oldest
   std::optional<std::vector<DeviceState>> snapshot_;  // the mirror, to rewrite after an outage
   bool reload_requested_ = false;
+  bool rewrite_requested_ = false;  // pending writes were dropped: rewrite the mirror
   bool stopping_ = false;
 
   std::atomic<bool> degraded_{true};

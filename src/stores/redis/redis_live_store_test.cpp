@@ -234,6 +234,27 @@ TEST_F(RedisLiveStoreTest, ADeviceWithThousandsOfMetricsLandsWhole) {
   EXPECT_EQ(a.metrics.counter_value("fieldhub_redis_errors_total"), 0u);
 }
 
+TEST_F(RedisLiveStoreTest, WritesDroppedPastTheBoundWhileUpAreRewrittenFromTheMirror) {
+  RedisOptions o = fast_options();
+  o.max_pending = 100;
+  Instance a(server_.url(), o);
+  std::vector<model::Reading> rs;
+  for (int i = 0; i < 1000; ++i)
+    rs.push_back(reading("meter-" + std::to_string(i), "energy", t0, 1.0 * i));
+  a.store->apply(rs);
+  EXPECT_GT(a.store->dropped(), 0u);
+  auto c = raw();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        a.poll();
+        auto n = c.command({"DBSIZE"});
+        return n.ok() && n.value().integer == 1000;
+      },
+      10s));
+  EXPECT_TRUE(holds("meter-0", "energy", 0.0));
+  EXPECT_TRUE(holds("meter-999", "energy", 999.0));
+}
+
 TEST_F(RedisLiveStoreTest, RedisStoppedNeverBlocksAndStateIsRebuiltAfterItReturns) {
   RedisOptions o = fast_options();
   o.max_pending = 100;  // far fewer than the writes below: the rewrite must not need the queue
