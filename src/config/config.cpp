@@ -495,9 +495,8 @@ RegisterSpec read_register(Section& metric, const toml::table& t, const Profile&
   } else if (r.type == ModbusType::bit) {
     s.fail(nullptr, "bit", "is required for type \"bit\" (0 = least significant)");
   }
-  if (auto length = s.integer("length", 0, 125)) {
+  if (auto length = s.integer("length", 1, 125)) {
     if (r.type != ModbusType::string) s.fail(t.get("length"), "length", "only for type \"string\"");
-    if (*length == 0) s.fail(t.get("length"), "length", "must be 1..125 registers");
     r.length = static_cast<std::uint16_t>(*length);
   } else if (r.type == ModbusType::string) {
     s.fail(nullptr, "length", "is required for type \"string\" (registers, two characters each)");

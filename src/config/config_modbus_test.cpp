@@ -110,13 +110,13 @@ TEST(ModbusProfile, ImpossibleMapsAreRefusedNamingLineAndKey) {
                  "float64 or string");
   EXPECT_EQ(profile_error(one_register(
                 "{ function = \"holding\", address = 0, type = \"string\", length = 0 }")),
-            at + "length': must be 1..125 registers");
+            at + "length': must be 1..125");
   EXPECT_EQ(
       profile_error(one_register("{ function = \"holding\", address = 0, type = \"string\" }")),
       at + "length': is required for type \"string\" (registers, two characters each)");
   EXPECT_EQ(profile_error(one_register(
                 "{ function = \"holding\", address = 0, type = \"string\", length = 126 }")),
-            at + "length': must be 0..125");
+            at + "length': must be 1..125");
   EXPECT_EQ(profile_error(one_register("{ function = \"holding\", address = 0, type = \"bit\", "
                                        "bit = 16 }")),
             at + "bit': must be 0..15");
