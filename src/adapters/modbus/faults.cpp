@@ -33,6 +33,7 @@ FaultAction for_exception(std::uint8_t code) {
     case 0x0B:  // gateway target failed to respond: the gateway is fine, the device is not
       a.target_offline = true;
       a.counts_failure = true;
+      a.abandon_cycle = true;
       break;
     default:  // 07, 08 and codes the spec does not define: a device fault for this cycle
       a.counts_failure = true;
@@ -51,12 +52,14 @@ FaultAction classify(Outcome outcome, ReplyStatus status, std::uint8_t exception
       FaultAction a = bad("timeout");
       a.retry = true;
       a.counts_failure = true;
+      a.abandon_cycle = true;  // after the retry
       return a;
     }
     case Outcome::connection_lost: {
       FaultAction a = bad("connection_lost");
       a.counts_failure = true;
       a.reconnect = true;
+      a.abandon_cycle = true;
       return a;
     }
     case Outcome::reply:
@@ -100,6 +103,7 @@ FaultAction classify(Outcome outcome, ReplyStatus status, std::uint8_t exception
     case ReplyStatus::bad_frame:
       a = bad("bad_frame");
       a.counts_failure = true;
+      a.abandon_cycle = true;
       a.reconnect = true;  // no delimiter in Modbus TCP: the stream cannot be resynchronised
       return a;
   }

@@ -22,14 +22,23 @@ enum class Outcome : std::uint8_t {
 struct FaultAction {
   model::Quality quality = model::Quality::good;  // for the readings the request served
   std::string_view reason;  // reading quality_reason and counter label; empty when good
-  bool retry = false;       // send the same request again now (once, within this cycle)
-  bool busy_retry = false;  // the device is busy: retry after a short pause (05 ack / 06 busy)
-  bool misconfigured =
-      false;  // the map is wrong for this device: mark these metrics, keep the rest
-  bool target_offline = false;  // gateway answered for an absent device: device offline, link up
-  bool counts_failure = false;  // counts towards "offline after N failed cycles"
-  bool reconnect = false;       // TCP stream lost or out of step: close and reconnect
-  bool reparse = false;         // RTU: drop Reply::consumed bytes and parse the rest again
+  // Send the same request again now: once, and only while the device is online.
+  bool retry = false;
+  // The device is busy (05 acknowledge / 06 busy): retry after a short pause.
+  bool busy_retry = false;
+  // The map is wrong for this device: mark these metrics "misconfigured", keep reading the rest.
+  bool misconfigured = false;
+  // A gateway answered for an absent device: the device is offline, the gateway link is up.
+  bool target_offline = false;
+  // Counts towards "offline after N failed cycles".
+  bool counts_failure = false;
+  // TCP stream lost or out of step: close and reconnect.
+  bool reconnect = false;
+  // RTU: drop Reply::consumed bytes and parse the rest again; not a verdict on the request.
+  bool reparse = false;
+  // The device is unreachable: send none of its other requests this cycle and mark their metrics
+  // bad with the same reason, so one dead slave costs its bus at most one timeout per cycle.
+  bool abandon_cycle = false;
 };
 
 // Maps an outcome to the poller's action. For Outcome::reply, `status` and `exception` say which.

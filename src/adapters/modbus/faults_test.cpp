@@ -91,6 +91,23 @@ TEST(ModbusFaults, Table) {
   }
 }
 
+// Only an unreachable device gives up the rest of its cycle; a refused register does not.
+TEST(ModbusFaults, AbandonCycle) {
+  EXPECT_TRUE(classify(Outcome::timeout).abandon_cycle);
+  EXPECT_TRUE(classify(Outcome::connection_lost).abandon_cycle);
+  EXPECT_TRUE(classify(Outcome::reply, ReplyStatus::exception, 0x0A).abandon_cycle);
+  EXPECT_TRUE(classify(Outcome::reply, ReplyStatus::exception, 0x0B).abandon_cycle);
+  EXPECT_TRUE(classify(Outcome::reply, ReplyStatus::bad_frame).abandon_cycle);
+  for (std::uint8_t code : {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x08}) {
+    EXPECT_FALSE(classify(Outcome::reply, ReplyStatus::exception, code).abandon_cycle) << int{code};
+  }
+  for (auto s : {ReplyStatus::ok, ReplyStatus::bad_crc, ReplyStatus::wrong_function,
+                 ReplyStatus::bad_byte_count, ReplyStatus::noise, ReplyStatus::echo,
+                 ReplyStatus::wrong_unit, ReplyStatus::late_reply, ReplyStatus::truncated}) {
+    EXPECT_FALSE(classify(Outcome::reply, s).abandon_cycle) << to_string(s);
+  }
+}
+
 TEST(ModbusFaults, FromAParsedReply) {
   Reply r;
   r.status = ReplyStatus::exception;
