@@ -204,9 +204,16 @@ std::string Simulator::execute(std::string_view line) {
         out += " ...";
         break;
       }
-      out += " " + std::to_string(u->device.id) + ":" + u->device.name;
+      out += ' ';
+      out += std::to_string(u->device.id);
+      out += ':';
+      out += u->device.name;
       if (u->device.stopped) out += "[stopped]";
-      for (const auto& f : u->faults) out += "[" + describe(f) + "]";
+      for (const auto& f : u->faults) {
+        out += '[';
+        out += describe(f);
+        out += ']';
+      }
     }
     return out;
   }
