@@ -68,7 +68,8 @@ int run_psql(const std::string& url, const std::filesystem::path& script,
 
 int main(int argc, char** argv) {
   const int batches = argc > 1 ? std::atoi(argv[1]) : 50;
-  fieldhub::testing::PostgresServer server;
+  // On disk, as a deployment would be: fsync costs what it costs.
+  fieldhub::testing::PostgresServer server(fieldhub::testing::PostgresStorage::disk);
   server.start();
   const auto database = [&](const std::string& name) {
     server.execute(server.url(), "DROP DATABASE IF EXISTS " + name);

@@ -2,6 +2,7 @@
 #include "support/postgres_server.h"
 
 #include <pwd.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -65,7 +66,29 @@ std::vector<std::string> PostgresServer::as_server_user() const {
           "--regid=" + std::to_string(pw->pw_gid), "--clear-groups", "--"};
 }
 
-PostgresServer::PostgresServer() : data_dir_(dir_.path() / "data") {
+PostgresServer::Dir::Dir(PostgresStorage storage) {
+  std::string base;
+  struct statvfs fs {};
+  // 1 GiB free: a cluster with a few dozen test databases stays well below that.
+  if (storage == PostgresStorage::memory && ::statvfs("/dev/shm", &fs) == 0 &&
+      static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize >= (std::uint64_t{1} << 30)) {
+    base = "/dev/shm";
+  } else {
+    const char* tmp = std::getenv("TMPDIR");
+    base = tmp && *tmp ? tmp : "/tmp";
+  }
+  std::string pattern = base + "/fieldhub-pg-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp " + pattern);
+  path_ = pattern;
+}
+
+PostgresServer::Dir::~Dir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+PostgresServer::PostgresServer(PostgresStorage storage)
+    : dir_(storage), data_dir_(dir_.path() / "data") {
   if (const passwd* pw = server_user()) {
     if (::chown(dir_.path().c_str(), pw->pw_uid, pw->pw_gid) != 0) {
       throw std::runtime_error("chown " + dir_.path().string() + " to " + pw->pw_name);

@@ -21,6 +21,11 @@
 
 namespace fieldhub::testing {
 
+// Where the cluster lives. memory: /dev/shm when it has room (fsync costs nothing there, so a
+// restart after kill() takes a fraction of a second instead of seconds of syncing), else $TMPDIR;
+// disk: $TMPDIR always (benchmarks).
+enum class PostgresStorage { memory, disk };
+
 class PostgresServer {
  public:
   // Where initdb and postgres are: $FIELDHUB_PG_BIN, else /usr/lib/postgresql/15/bin.
@@ -28,7 +33,8 @@ class PostgresServer {
   // True if the binaries are there (tests skip otherwise).
   static bool available();
 
-  PostgresServer();  // initdb only; throws std::runtime_error if it fails
+  // initdb only; throws std::runtime_error if it fails.
+  explicit PostgresServer(PostgresStorage storage = PostgresStorage::memory);
   ~PostgresServer();
   PostgresServer(const PostgresServer&) = delete;
   PostgresServer& operator=(const PostgresServer&) = delete;
@@ -61,7 +67,16 @@ class PostgresServer {
   std::vector<std::string> as_server_user() const;
   void kill_group(int sig);
 
-  TempDir dir_;
+  // Owned temp dir (not TempDir: it may be under /dev/shm), removed by the destructor.
+  struct Dir {
+    explicit Dir(PostgresStorage storage);
+    ~Dir();
+    Dir(const Dir&) = delete;
+    Dir& operator=(const Dir&) = delete;
+    const std::filesystem::path& path() const { return path_; }
+    std::filesystem::path path_;
+  };
+  Dir dir_;
   std::filesystem::path data_dir_;
   std::uint16_t port_ = 0;
   bool started_once_ = false;

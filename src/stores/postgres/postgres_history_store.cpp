@@ -37,6 +37,9 @@ constexpr Migration migrations[] = {
 constexpr std::int64_t day_us = 86'400'000'000;
 // pg_advisory_xact_lock key for schema and partition changes: "fieldhub" in ASCII.
 constexpr std::int64_t schema_lock_key = 0x6669656c64687562;
+// Partition DDL waits at most this long for its lock on readings: a long query holding readings
+// then makes it fail (and be tried again later) instead of queueing every later query behind it.
+constexpr std::string_view ddl_lock_timeout = "SET LOCAL lock_timeout = 2000; ";
 // PostgreSQL takes at most 65,535 parameters per statement.
 constexpr std::size_t max_rows_per_values_list = 4000;
 
@@ -268,12 +271,13 @@ pg::Status PostgresHistoryStore::ensure_partitions(const std::set<std::int64_t>&
     if (partition_days_.contains(day)) continue;
     const std::string name = partition_name(day);
     // One implicit transaction: the lock keeps two writers from creating the same partition.
-    const std::string sql =
-        "SELECT pg_advisory_xact_lock(" + std::to_string(schema_lock_key) +
-        "); CREATE TABLE IF NOT EXISTS \"" + name + "\" PARTITION OF readings FOR VALUES FROM (" +
-        std::to_string(day * day_us) + ") TO (" + std::to_string((day + 1) * day_us) +
-        "); INSERT INTO reading_partitions(day, name) VALUES (" + std::to_string(day) + ", '" +
-        name + "') ON CONFLICT DO NOTHING";
+    const std::string sql = std::string(ddl_lock_timeout) + "SELECT pg_advisory_xact_lock(" +
+                            std::to_string(schema_lock_key) + "); CREATE TABLE IF NOT EXISTS \"" +
+                            name + "\" PARTITION OF readings FOR VALUES FROM (" +
+                            std::to_string(day * day_us) + ") TO (" +
+                            std::to_string((day + 1) * day_us) +
+                            "); INSERT INTO reading_partitions(day, name) VALUES (" +
+                            std::to_string(day) + ", '" + name + "') ON CONFLICT DO NOTHING";
     if (Status s = writer_.execute(sql); !s.ok()) {
       return Status::failure("create partition " + name + ": " + s.message(), s.sqlstate());
     }
@@ -300,7 +304,7 @@ pg::Status PostgresHistoryStore::maintain() {
       const std::int32_t day = old.value().int4(i, 0);
       const std::string name = old.value().text(i, 1);
       const std::string sql =
-          "DROP TABLE IF EXISTS \"" + name +
+          std::string(ddl_lock_timeout) + "DROP TABLE IF EXISTS \"" + name +
           "\"; DELETE FROM reading_partitions WHERE day = " + std::to_string(day);
       if (Status s = writer_.execute(sql); !s.ok()) {
         return Status::failure("drop partition " + name + ": " + s.message(), s.sqlstate());

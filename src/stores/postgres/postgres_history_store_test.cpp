@@ -230,6 +230,9 @@ TEST_F(PostgresHistoryStoreTest, TextPostgresCannotHoldIsDeadLetteredAndTheRestF
   EXPECT_EQ(r.dead_letters_stored, 5u);
   EXPECT_EQ(store->readings({"good", "energy", far_past, far_future}).size(), 1u);
   EXPECT_EQ(store->dead_letters({"unstorable_text"}).size(), 4u);
+  EXPECT_EQ(count("SELECT count(*) FROM readings_view WHERE device_id = 'good' AND value = 1 "
+                  "AND unit = 'kWh' AND quality = 'good' AND time = to_timestamp(1795000000)"),
+            1);
   const auto raw = store->dead_letters({"invalid_json"});
   ASSERT_EQ(raw.size(), 1u);
   EXPECT_EQ(raw[0].payload, "raw\0\xff"s);  // the payload keeps its bytes
