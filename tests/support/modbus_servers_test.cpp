@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 namespace fieldhub::testing {
 namespace {
 
@@ -140,6 +142,22 @@ TEST_F(SimTcp, MalformedReplies) {
   EXPECT_EQ(to_hex(ask(tcp_request, 15)), "FF 00 " + to_hex(tcp_response));
 }
 
+TEST_F(SimTcp, EveryExceptionCode) {
+  for (const char* code : {"01", "02", "03", "04", "05", "06", "0A", "0B"}) {
+    sim_.control("clear 1");
+    sim_.control(std::string("fault 1 exception code=0x") + code);
+    EXPECT_EQ(to_hex(ask(tcp_request, 9)), std::string("00 01 00 00 00 03 01 84 ") + code);
+  }
+  // The request was not executed: a write under an exception leaves the register as it was.
+  sim_.control("clear *");
+  sim_.control("fault 3 exception code=4");
+  EXPECT_EQ(to_hex(ask(hex_bytes("00 05 00 00 00 06 03 06 00 00 12 34"), 9)),
+            "00 05 00 00 00 03 03 86 04");
+  sim_.control("clear 3");
+  EXPECT_EQ(to_hex(ask(hex_bytes("00 06 00 00 00 06 03 03 00 00 00 01"), 11)),
+            "00 06 00 00 00 05 03 03 02 47 F1");
+}
+
 TEST_F(SimTcp, EveryOtherExceptionForChosenAddressesOnly) {
   sim_.control("fault 2 exception code=6 from=16 to=16 every=2");
   const Bytes setpoint = hex_bytes("00 01 00 00 00 06 02 03 00 10 00 01");
@@ -262,6 +280,21 @@ TEST_F(SimRtu, LateSilentAndStopped) {
             to_hex(with_modbus_crc(hex_bytes("03 03 02 47 F1"))));
   sim_.control("start 1");
   EXPECT_EQ(to_hex(ask(rtu_request)), to_hex(rtu_response));
+}
+
+TEST(ModbusPeers, SimRejectsBadConfigNamingFileLineAndKey) {
+  TempDir dir;
+  const auto config = dir.path() / "bad.toml";
+  std::ofstream(config)
+      << "[[unit]]\nid = 1\nsignal = [ { table = \"input\", type = \"float33\" } ]\n";
+  ChildProcess sim({(bin_dir() / "fieldhub-modbus-sim").string(), "--config", config.string()},
+                   dir.path() / "log");
+  EXPECT_EQ(sim.wait(10000ms), 1);
+  EXPECT_NE(sim.log().find("bad.toml:3: type: unknown type 'float33'"), std::string::npos)
+      << sim.log();
+  ChildProcess help({(bin_dir() / "fieldhub-modbus-sim").string(), "--help"}, dir.path() / "help");
+  EXPECT_EQ(help.wait(10000ms), 0);
+  EXPECT_NE(help.log().find("--control-port"), std::string::npos);
 }
 
 TEST(ModbusPeers, SimRtuPacesRepliesAtTheBaudRate) {
