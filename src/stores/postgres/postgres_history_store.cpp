@@ -62,21 +62,36 @@ constexpr std::string_view reading_columns =
     "received_ts, source_ts, source_ts_trusted, adapter, link";
 
 std::int64_t floor_day(std::int64_t us) {
-  return us >= 0 ? us / day_us : -((-us + day_us - 1) / day_us);
+  // Rounds toward minus infinity without negating (-INT64_MIN would overflow).
+  std::int64_t q = us / day_us;
+  if (us % day_us < 0) --q;
+  return q;
+}
+
+// A partition's bounds; the first and last day a bigint can hold are open-ended, since their
+// exact bounds would not fit.
+std::string partition_bounds(std::int64_t day) {
+  constexpr std::int64_t first_day = std::numeric_limits<std::int64_t>::min() / day_us - 1;
+  constexpr std::int64_t last_day = std::numeric_limits<std::int64_t>::max() / day_us;
+  const std::string from = day <= first_day ? "MINVALUE" : std::to_string(day * day_us);
+  const std::string to = day >= last_day ? "MAXVALUE" : std::to_string((day + 1) * day_us);
+  return "FROM (" + from + ") TO (" + to + ")";
 }
 
 // readings_20261124 for the days people look at; readings_day<n> (m for minus) for a device clock
-// in a year that does not fit eight digits.
+// in a year that does not fit four digits.
 std::string partition_name(std::int64_t day) {
   using namespace std::chrono;
-  const year_month_day ymd{sys_days{days{day}}};
-  const int y = static_cast<int>(ymd.year());
-  if (y >= 1000 && y <= 9999) {
+  constexpr std::int64_t year_1000 = -354285;  // 1000-01-01
+  constexpr std::int64_t year_9999 = 2932896;  // 9999-12-31
+  if (day >= year_1000 && day <= year_9999) {
+    const year_month_day ymd{sys_days{days{day}}};
     std::array<char, 16> buf{};
+    const unsigned y = static_cast<unsigned>(static_cast<int>(ymd.year()));
     const unsigned m = static_cast<unsigned>(ymd.month());
     const unsigned d = static_cast<unsigned>(ymd.day());
-    const unsigned v = static_cast<unsigned>(y) * 10000 + m * 100 + d;
-    const auto end = std::to_chars(buf.data(), buf.data() + buf.size(), v).ptr;
+    const auto end =
+        std::to_chars(buf.data(), buf.data() + buf.size(), y * 10000 + m * 100 + d).ptr;
     return "readings_" + std::string(buf.data(), end);
   }
   return "readings_day" + (day < 0 ? "m" + std::to_string(-day) : std::to_string(day));
@@ -273,10 +288,8 @@ pg::Status PostgresHistoryStore::ensure_partitions(const std::set<std::int64_t>&
     // One implicit transaction: the lock keeps two writers from creating the same partition.
     const std::string sql = std::string(ddl_lock_timeout) + "SELECT pg_advisory_xact_lock(" +
                             std::to_string(schema_lock_key) + "); CREATE TABLE IF NOT EXISTS \"" +
-                            name + "\" PARTITION OF readings FOR VALUES FROM (" +
-                            std::to_string(day * day_us) + ") TO (" +
-                            std::to_string((day + 1) * day_us) +
-                            "); INSERT INTO reading_partitions(day, name) VALUES (" +
+                            name + "\" PARTITION OF readings FOR VALUES " + partition_bounds(day) +
+                            "; INSERT INTO reading_partitions(day, name) VALUES (" +
                             std::to_string(day) + ", '" + name + "') ON CONFLICT DO NOTHING";
     if (Status s = writer_.execute(sql); !s.ok()) {
       return Status::failure("create partition " + name + ": " + s.message(), s.sqlstate());
@@ -294,8 +307,11 @@ pg::Status PostgresHistoryStore::maintain() {
   if (Status s = ensure_partitions(ahead); !s.ok()) return s;
   if (options_.retention.count() > 0) {
     // A partition goes once all of its day is older than the retention.
+    const auto retention_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(options_.retention).count();
+    constexpr std::int64_t min_us = std::numeric_limits<std::int64_t>::min();
     const std::int64_t keep_from_us =
-        now_us - std::chrono::duration_cast<std::chrono::microseconds>(options_.retention).count();
+        now_us < min_us + retention_us ? min_us : now_us - retention_us;
     const std::int64_t first_kept_day = floor_day(keep_from_us);
     auto old = writer_.query("SELECT day, name FROM reading_partitions WHERE day < $1 ORDER BY day",
                              Params().int4(static_cast<std::int32_t>(first_kept_day)));

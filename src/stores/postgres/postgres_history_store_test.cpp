@@ -11,6 +11,7 @@
 #include <chrono>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -285,6 +286,32 @@ TEST_F(PostgresHistoryStoreTest, DailyPartitionsAreCreatedAheadAndDroppedByReten
   EXPECT_EQ(count("SELECT count(*) FROM pg_class WHERE relname = 'readings_20261122'"), 1);
   EXPECT_EQ(count("SELECT count(*) FROM pg_class WHERE relname = 'readings_20261116'"), 0);
   EXPECT_EQ(store->readings({"m1", "energy", far_past, far_future}).size(), 2u);
+}
+
+TEST_F(PostgresHistoryStoreTest, DeviceClocksAtTheEndsOfTimeGetPartitionsToo) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  constexpr auto min = std::numeric_limits<std::int64_t>::min();
+  constexpr auto max = std::numeric_limits<std::int64_t>::max();
+  const std::vector<model::Timestamp> times = {
+      model::from_micros(min),
+      model::from_micros(min + 1),
+      model::from_micros(-1),
+      model::from_micros(0),
+      model::from_micros(-62'135'596'800'000'000),  // 0001-01-01
+      model::from_micros(max - 1),
+      model::from_micros(max)};
+  Envelope e;
+  for (const auto t : times) e.readings.push_back(reading("m1", "energy", t, 1.0));
+  const WriteResult r = store->write({&e, 1});
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.readings_stored, times.size());
+  const auto got =
+      store->readings({"m1", "energy", model::from_micros(min), model::from_micros(max), 100});
+  ASSERT_EQ(got.size(), times.size() - 1);  // `to` is exclusive
+  EXPECT_EQ(got.front().ts(), model::from_micros(min));
+  EXPECT_EQ(got.back().ts(), model::from_micros(max - 1));
+  EXPECT_EQ(count("SELECT count(*) FROM pg_class WHERE relname = 'readings_19691231'"), 1);
 }
 
 TEST_F(PostgresHistoryStoreTest, AnUnreachableServerFailsOpenWithinTheTimeout) {
