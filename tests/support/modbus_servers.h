@@ -25,7 +25,8 @@ Bytes with_modbus_crc(Bytes frame);
 
 struct ModbusSimOptions {
   // A TOML configuration (see src/sim/modbus/README.md); empty: the built-in demo devices
-  // (1 kWh meter, 2 water meter, 3 gas meter, 4 PLC).
+  // (1 kWh meter, 2 water meter, 3 gas meter, 4 PLC). Fixed ports in it are kept, except that
+  // the first [[tcp]] listener gets a free port when `tcp` is set.
   std::string config_toml;
   bool tcp = true;                   // the first [[tcp]] listener (or a new one) on a free port
   std::filesystem::path rtu_device;  // non-empty: the first [[rtu]] line (or a new one) there

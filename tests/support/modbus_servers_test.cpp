@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <fstream>
 
 namespace fieldhub::testing {
@@ -280,6 +281,22 @@ TEST_F(SimRtu, LateSilentAndStopped) {
             to_hex(with_modbus_crc(hex_bytes("03 03 02 47 F1"))));
   sim_.control("start 1");
   EXPECT_EQ(to_hex(ask(rtu_request)), to_hex(rtu_response));
+}
+
+TEST(ModbusPeers, SimDemoDevicesOnAFreePort) {
+  ModbusSimServer sim;
+  auto conn = ByteStream::connect_tcp(sim.port());
+  // Unit 1, the SDM630-like meter: L1 voltage near 230 V as float32 ABCD at input register 0.
+  conn.write(tcp_request);
+  const Bytes reply = conn.read_exact(13, 2000ms);
+  ASSERT_EQ(reply.size(), 13u);
+  EXPECT_EQ(to_hex(std::span(reply).first(9)), "00 01 00 00 00 07 01 04 04");
+  const std::uint32_t bits = (std::uint32_t{reply[9]} << 24) | (std::uint32_t{reply[10]} << 16) |
+                             (std::uint32_t{reply[11]} << 8) | reply[12];
+  const float volts = std::bit_cast<float>(bits);
+  EXPECT_GT(volts, 225.0f);
+  EXPECT_LT(volts, 235.0f);
+  EXPECT_NE(sim.command("list").find("4:plc"), std::string::npos);
 }
 
 TEST(ModbusPeers, SimRejectsBadConfigNamingFileLineAndKey) {
