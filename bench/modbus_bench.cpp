@@ -60,10 +60,12 @@ BENCHMARK(BM_PlanReads10kDevices)->Unit(benchmark::kMillisecond);
 config::Profile full_read_profile() {
   config::Profile p;
   p.name = "bench";
+  const std::string volts("V");
   for (std::uint16_t i = 0; i < 63; ++i) {
     config::MetricSpec m;
-    m.name = "m" + std::to_string(i);
-    m.unit = "V";
+    m.name = std::to_string(i);
+    m.name.insert(m.name.begin(), 'm');
+    m.unit = volts;
     m.min = -1e9;
     m.max = 1e9;
     config::RegisterSpec r;
