@@ -183,7 +183,7 @@ int main(int argc, char** argv) {
   const long long field_bytes = memory_usage(conn, "layout:fields");
 
   std::printf("redis_live_bench: %d devices x %d metrics x %d rounds (redis-server %s)\n", devices,
-              metrics, rounds, run("redis-server --version | cut -d' ' -f3").c_str());
+              metrics, rounds, run("redis-server --version | cut -d' ' -f3 | tr -d '\\n'").c_str());
   std::printf("  drain        %10.0f field writes in %.2f s: %.0f writes/s\n", drain_writes,
               drain_s, drain_writes / drain_s);
   std::printf("  offered      %10.0f updates in %.2f s apply time (%.0f updates/s into apply)\n",
