@@ -192,6 +192,21 @@ TEST_F(SimTcp, BadMbapHeaderClosesTheConnection) {
   EXPECT_TRUE(sim_.command("fault 1 gremlins").starts_with("error"));
 }
 
+TEST_F(SimTcp, SurvivesGarbage) {
+  // Shortest legal MBAP frame (a lone function code): exception 03, connection kept.
+  EXPECT_EQ(to_hex(ask(hex_bytes("00 01 00 00 00 02 01 04"), 9)), "00 01 00 00 00 03 01 84 03");
+  std::uint32_t x = 12345;
+  Bytes garbage(4096);
+  for (auto& b : garbage) b = static_cast<std::uint8_t>((x = x * 1103515245 + 12345) >> 16);
+  auto noisy = ByteStream::connect_tcp(sim_.port());
+  noisy.write(garbage);
+  noisy.read_for(200ms);
+  EXPECT_EQ(to_hex(ask(tcp_request, 13)), to_hex(tcp_response));
+  auto fresh = ByteStream::connect_tcp(sim_.port());
+  fresh.write(tcp_request);
+  EXPECT_EQ(to_hex(fresh.read_exact(13, 2000ms)), to_hex(tcp_response));
+}
+
 // ---- The simulator over RTU ----------------------------------------------------------------
 
 class SimRtu : public ::testing::Test {
@@ -219,6 +234,17 @@ TEST_F(SimRtu, ManySlavesOnOneLine) {
   EXPECT_TRUE(ask(with_modbus_crc(hex_bytes("00 06 00 10 00 2A")), 300ms).empty());
   EXPECT_EQ(to_hex(ask(with_modbus_crc(hex_bytes("02 03 00 10 00 01")))),
             to_hex(with_modbus_crc(hex_bytes("02 03 02 00 2A"))));
+}
+
+TEST_F(SimRtu, SurvivesGarbage) {
+  std::uint32_t x = 99;
+  for (int burst = 0; burst < 20; ++burst) {
+    Bytes garbage(1 + burst * 13);
+    for (auto& b : garbage) b = static_cast<std::uint8_t>((x = x * 1103515245 + 12345) >> 16);
+    line_.write(garbage);
+  }
+  line_.read_for(200ms);  // whatever a garbage frame may have provoked
+  EXPECT_EQ(to_hex(ask(rtu_request)), to_hex(rtu_response));
 }
 
 TEST_F(SimRtu, BadCrcIsReallyBad) {

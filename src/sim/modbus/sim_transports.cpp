@@ -195,6 +195,12 @@ class RtuBusLine {
             return;
           }
           frame_.insert(frame_.end(), chunk_.begin(), chunk_.begin() + static_cast<long>(n));
+          // An RTU frame is at most 256 bytes (serial line V1.02, 2.5.1): endless noise without a
+          // gap is dropped as it comes instead of growing the buffer.
+          if (frame_.size() > max_rtu_frame) {
+            frame_.clear();
+            overflow_ = true;
+          }
           gap_timer_.expires_after(sim_.buses()[bus_].frame_gap());
           gap_timer_.async_wait([this](const boost::system::error_code& timer_ec) {
             if (!timer_ec) end_of_frame();
@@ -207,6 +213,11 @@ class RtuBusLine {
     Bus& bus = sim_.buses()[bus_];
     std::vector<std::uint8_t> frame;
     frame.swap(frame_);
+    if (overflow_) {
+      overflow_ = false;
+      ++bus.bad_frames;
+      return;
+    }
     // A slave ignores a frame that is too short or fails its CRC (serial line V1.02, 2.4.1).
     if (frame.size() < 4 || !crc_ok(frame)) {
       ++bus.bad_frames;
@@ -239,7 +250,9 @@ class RtuBusLine {
   Clock::time_point start_;
   Clock::time_point line_free_{};
   std::array<std::uint8_t, 512> chunk_{};
+  static constexpr std::size_t max_rtu_frame = 256;
   std::vector<std::uint8_t> frame_;
+  bool overflow_ = false;
   WriteQueue<asio::serial_port> writes_;
 };
 
