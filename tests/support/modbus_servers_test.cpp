@@ -54,6 +54,11 @@ TEST(ModbusPeers, PymodbusTcpAnswersPublishedVector) {
   conn.write(hex_bytes("00 02 00 00 00 06 01 03 00 00 00 08"));
   EXPECT_EQ(to_hex(conn.read_exact(9 + 16, 3000ms)),
             "00 02 00 00 00 13 01 03 10 47 F1 20 00 20 00 47 F1 F1 47 00 20 00 20 F1 47");
+  // int16 -1234, int32 -123456789, uint32 3000000000, int64 -1234567890123, uint16 65535.
+  conn.write(hex_bytes("00 04 00 00 00 06 01 03 00 08 00 0A"));
+  EXPECT_EQ(to_hex(conn.read_exact(9 + 20, 3000ms)),
+            "00 04 00 00 00 17 01 03 14 FB 2E F8 A4 32 EB B2 D0 5E 00 FF FF FE E0 8E 04 FB 35 "
+            "FF FF");
   conn.write(hex_bytes("00 03 00 00 00 06 01 01 00 00 00 08"));
   EXPECT_EQ(to_hex(conn.read_exact(10, 3000ms)), "00 03 00 00 00 04 01 01 01 8D");
 }
