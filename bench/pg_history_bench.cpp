@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
   // the first round's store.
   std::ofstream export_script(dir.path() / "export.sql");
   std::ofstream import_script(dir.path() / "import.sql");
+  std::ofstream import_text_script(dir.path() / "import-text.sql");
   const std::int64_t batch_us = steps_per_batch * 1'000'000;
   for (int b = 0; b < batches; ++b) {
     const auto from = fieldhub::model::to_micros(start) + b * batch_us;
@@ -96,13 +97,18 @@ int main(int argc, char** argv) {
                   << from + batch_us << " ORDER BY series_id, ts) TO '" << file
                   << "' WITH (FORMAT binary)\n";
     import_script << "\\copy readings FROM '" << file << "' WITH (FORMAT binary)\n";
+    // The same rows as text, to see what binary COPY buys.
+    export_script << "\\copy (SELECT * FROM readings WHERE ts >= " << from << " AND ts < "
+                  << from + batch_us << " ORDER BY series_id, ts) TO '" << file << ".txt'\n";
+    import_text_script << "\\copy readings FROM '" << file << ".txt'\n";
   }
   export_script.close();
   import_script.close();
+  import_text_script.close();
 
   // The machine is shared and noisy: alternate the two, three rounds, and compare medians.
   constexpr int rounds = 3;
-  std::vector<double> store_s, replay_s, copy_s, commit_ms;
+  std::vector<double> store_s, replay_s, copy_s, text_s, commit_ms;
   for (int round = 0; round < rounds; ++round) {
     // 1. fieldhub: write() per batch, into a fresh database.
     const std::string store_url = database("bench_store");
@@ -153,6 +159,18 @@ int main(int argc, char** argv) {
       return 1;
     }
     copy_s.push_back(std::chrono::duration<double>(Clock::now() - c0).count());
+
+    const std::string text_url = database("bench_text");
+    {
+      auto schema = fieldhub::stores::PostgresHistoryStore::open(text_url);
+      if (!schema.ok()) return 1;
+    }
+    const auto x0 = Clock::now();
+    if (run_psql(text_url, dir.path() / "import-text.sql", dir.path() / "psql.log") != 0) {
+      std::cerr << "text import failed\n";
+      return 1;
+    }
+    text_s.push_back(std::chrono::duration<double>(Clock::now() - x0).count());
   }
 
   const auto median = [](std::vector<double> v) {
@@ -171,6 +189,8 @@ int main(int argc, char** argv) {
               median(replay_s));
   std::printf("psql binary COPY (the limit)   %9.0f rows/s  (%.2f s)\n", rows / median(copy_s),
               median(copy_s));
+  std::printf("psql text COPY, same rows       %9.0f rows/s  (%.2f s)\n", rows / median(text_s),
+              median(text_s));
   std::printf("ratio write / limit            %9.1f %%\n",
               100.0 * median(copy_s) / median(store_s));
   return 0;

@@ -302,7 +302,12 @@ TEST_F(PostgresHistoryStoreTest, DeviceClocksAtTheEndsOfTimeGetPartitionsToo) {
       model::from_micros(max - 1),
       model::from_micros(max)};
   Envelope e;
-  for (const auto t : times) e.readings.push_back(reading("m1", "energy", t, 1.0));
+  for (const auto t : times) {
+    model::Reading r = reading("m1", "energy", model::from_micros(0), 1.0);
+    r.source_ts = t;
+    r.received_ts = t;  // no arithmetic on these: t + 10 ms would overflow
+    e.readings.push_back(std::move(r));
+  }
   const WriteResult r = store->write({&e, 1});
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.readings_stored, times.size());
