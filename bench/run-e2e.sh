@@ -55,6 +55,7 @@ wait_port "$broker_port"
   for v in $(seq 1 9); do
     printf '[[metrics]]\nname = "v%s"\nunit = "W"\n' "$v"
   done
+  printf '[[events]]\ntype = "call"\npriority = "high"\n' 
 } > "$work/profiles/load-counter.toml"
 {
   echo 'data_dir = "data"'
@@ -87,5 +88,5 @@ max1=$(run --count "$count" --values 1 | tee /dev/stderr)
 run --count $((count / 4)) --values 10
 rate=$(sed -n 's/.*msgs_per_s=\([0-9.]*\).*/\1/p' <<<"$max1")
 paced=$(awk -v r="$rate" 'BEGIN { printf "%d", r * 0.7 }')
-echo "# paced at 70 % of the sustained rate: $paced msgs/s"
-run --count $((paced * 20)) --values 1 --rate "$paced"
+echo "# paced at 70 % of the sustained rate: $paced msgs/s, one in 100 an urgent event"
+run --count $((paced * 20)) --values 1 --rate "$paced" --event-every 100

@@ -12,7 +12,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 procps
   # real servers and peers for the demo and the integration tests
-  mosquitto mosquitto-clients redis-server postgresql socat python3-pymodbus python3-serial
+  mosquitto mosquitto-clients redis-server postgresql socat python3-pymodbus python3-serial python3-serial-asyncio redis-tools
   # production store clients
   libhiredis-dev libpq-dev
 )

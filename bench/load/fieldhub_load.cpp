@@ -50,6 +50,7 @@ struct Options {
   std::string site = "lab";
   std::chrono::seconds timeout{300};
   std::int64_t first_seq = 0;
+  std::int64_t event_every = 0;  // every Nth message is an urgent event instead of telemetry
 };
 
 std::int64_t now_ns() {
@@ -173,16 +174,21 @@ class Publisher {
                                    .count();
     sent_ns_[static_cast<std::size_t>(i)] = now_ns();
     ++outstanding_;
-    client_->publish("fieldhub/" + o_.site + "/dev-" + std::to_string(device) + "/telemetry",
-                     payload(seq, o_.values, ts_ms), 1, false, [this](std::error_code ec) {
-                       --outstanding_;
-                       if (!ec) ++acked_;
-                       if (acked_ == o_.count) {
-                         client_->stop();
-                         return;
-                       }
-                       if (o_.rate <= 0) fill();
-                     });
+    const bool event = o_.event_every > 0 && seq % o_.event_every == 0;
+    const std::string topic = "fieldhub/" + o_.site + "/dev-" + std::to_string(device) +
+                              (event ? "/event" : "/telemetry");
+    std::string body = event ? R"({"ts":)" + std::to_string(ts_ms) + R"(,"type":"call","seq":)" +
+                                   std::to_string(seq) + "}"
+                             : payload(seq, o_.values, ts_ms);
+    client_->publish(topic, std::move(body), 1, false, [this](std::error_code ec) {
+      --outstanding_;
+      if (!ec) ++acked_;
+      if (acked_ == o_.count) {
+        client_->stop();
+        return;
+      }
+      if (o_.rate <= 0) fill();
+    });
   }
 
   void fill() {
@@ -269,18 +275,30 @@ class FeedWatcher {
       simdjson::dom::element doc;
       if (parser.parse(data).get(doc)) continue;
       std::string_view type;
-      if (doc["type"].get(type) || type != "readings") continue;
+      if (doc["type"].get(type)) continue;
+      if (type == "event") {
+        double seq = 0;
+        if (doc["attributes"]["seq"].get(seq)) continue;
+        record(static_cast<std::int64_t>(seq), at);
+        continue;
+      }
+      if (type != "readings") continue;
       simdjson::dom::array items;
       if (doc["items"].get(items)) continue;
       for (auto item : items) {
         std::string_view metric;
         double value = 0;
         if (item["metric"].get(metric) || metric != "seq" || item["value"].get(value)) continue;
-        const auto i = static_cast<std::int64_t>(value) - o_.first_seq;
-        if (i >= 0 && i < static_cast<std::int64_t>(seen_ns_.size()) && seen_ns_[i] == 0) {
-          seen_ns_[static_cast<std::size_t>(i)] = at;
-        }
+        record(static_cast<std::int64_t>(value), at);
       }
+    }
+  }
+
+  void record(std::int64_t seq, std::int64_t at) {
+    const auto i = seq - o_.first_seq;
+    if (i >= 0 && i < static_cast<std::int64_t>(seen_ns_.size()) &&
+        seen_ns_[static_cast<std::size_t>(i)] == 0) {
+      seen_ns_[static_cast<std::size_t>(i)] = at;
     }
   }
 
@@ -344,7 +362,9 @@ int run_fieldhub(const Options& o) {
   Publisher pub(o, sent);
   std::thread pub_thread([&] { pub.run(); });
 
-  const double expected = static_cast<double>(o.count) * o.values;
+  const std::int64_t event_count =
+      o.event_every > 0 ? (o.count + o.event_every - 1) / o.event_every : 0;
+  const double expected = static_cast<double>(o.count - event_count) * o.values;
   const auto deadline = Clock::now() + o.timeout;
   double stored = 0;
   Clock::time_point done_at = Clock::now();
@@ -361,9 +381,14 @@ int run_fieldhub(const Options& o) {
   const double seconds = std::chrono::duration<double>(done_at - pub.started()).count();
 
   std::vector<double> latency_ms;
+  std::vector<double> event_ms;
+  std::int64_t events_sent = 0;
   for (std::size_t i = 0; i < sent.size(); ++i) {
-    if (sent[i] != 0 && seen[i] != 0)
-      latency_ms.push_back(static_cast<double>(seen[i] - sent[i]) / 1e6);
+    const std::int64_t seq = o.first_seq + static_cast<std::int64_t>(i);
+    const bool event = o.event_every > 0 && seq % o.event_every == 0;
+    events_sent += event ? 1 : 0;
+    if (sent[i] == 0 || seen[i] == 0) continue;
+    (event ? event_ms : latency_ms).push_back(static_cast<double>(seen[i] - sent[i]) / 1e6);
   }
   const std::size_t measured = latency_ms.size();
   std::cout << "mode=fieldhub messages=" << pub.acked() << " readings_stored=" << stored
@@ -375,7 +400,14 @@ int run_fieldhub(const Options& o) {
             << " cpu_percent=" << 100.0 * (after.cpu_seconds - before.cpu_seconds) / seconds
             << " peak_rss_mib=" << after.peak_rss_mib << " received=" << counts.received
             << " duplicate=" << counts.duplicate << " deduplicated=" << counts.deduplicated
-            << " rejected=" << counts.rejected << "\n";
+            << " rejected=" << counts.rejected;
+  if (o.event_every > 0) {
+    std::cout << " events_sent=" << events_sent << " events_seen=" << event_ms.size()
+              << " event_p50_ms=" << percentile(event_ms, 0.50)
+              << " event_p99_ms=" << percentile(event_ms, 0.99)
+              << " event_max_ms=" << (event_ms.empty() ? 0 : event_ms.back());
+  }
+  std::cout << "\n";
   return stored >= expected ? 0 : 1;
 }
 
@@ -383,7 +415,7 @@ void usage() {
   std::cout
       << "usage: fieldhub-load --mode bare|fieldhub --broker-port P [--http-port H] [--pid PID]\n"
          "         [--count N] [--devices D] [--values V] [--rate MSGS_PER_S] [--window W]\n"
-         "         [--site S] [--timeout SECONDS] [--first-seq N]\n";
+         "         [--site S] [--timeout SECONDS] [--first-seq N] [--event-every N]\n";
 }
 
 }  // namespace
