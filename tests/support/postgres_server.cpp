@@ -57,13 +57,24 @@ bool PostgresServer::available() {
           (server_user() != nullptr && std::filesystem::exists("/usr/bin/setpriv", ec)));
 }
 
-std::vector<std::string> PostgresServer::as_server_user() const {
-  const passwd* pw = server_user();
-  if (pw == nullptr) return {};
+std::vector<std::string> PostgresServer::as_server_user(bool die_with_test) const {
   // setpriv execs the command in place (runuser would fork and stay the parent), so signals sent
-  // to the child's pid reach the postmaster itself.
-  return {"/usr/bin/setpriv", "--reuid=" + std::to_string(pw->pw_uid),
-          "--regid=" + std::to_string(pw->pw_gid), "--clear-groups", "--"};
+  // to the child's pid reach the postmaster itself. --pdeathsig: a test binary that crashes (and
+  // so never runs our destructor) takes its server with it instead of leaving it running; the
+  // backends follow their postmaster.
+  std::error_code ec;
+  if (!std::filesystem::exists("/usr/bin/setpriv", ec)) return {};
+  std::vector<std::string> argv = {"/usr/bin/setpriv"};
+  if (die_with_test) argv.emplace_back("--pdeathsig=KILL");
+  if (const passwd* pw = server_user()) {
+    argv.push_back("--reuid=" + std::to_string(pw->pw_uid));
+    argv.push_back("--regid=" + std::to_string(pw->pw_gid));
+    argv.emplace_back("--clear-groups");
+  } else if (!die_with_test) {
+    return {};
+  }
+  argv.emplace_back("--");
+  return argv;
 }
 
 PostgresServer::Dir::Dir(PostgresStorage storage) {
@@ -94,7 +105,7 @@ PostgresServer::PostgresServer(PostgresStorage storage)
       throw std::runtime_error("chown " + dir_.path().string() + " to " + pw->pw_name);
     }
   }
-  std::vector<std::string> argv = as_server_user();
+  std::vector<std::string> argv = as_server_user(/*die_with_test=*/false);
   // --no-sync: the cluster is thrown away with the test; the server itself runs with fsync on.
   for (std::string a :
        {(bin_dir() / "initdb").string(), std::string("-D"), data_dir_.string(), std::string("-U"),
@@ -147,7 +158,7 @@ void PostgresServer::start() {
   for (int attempt = 0; attempt < attempts; ++attempt) {
     if (!started_once_) port_ = free_tcp_port();
     const auto log_offset = log().size();
-    std::vector<std::string> argv = as_server_user();
+    std::vector<std::string> argv = as_server_user(/*die_with_test=*/true);
     for (std::string a :
          {(bin_dir() / "postgres").string(), std::string("-D"), data_dir_.string(),
           std::string("-k"), dir_.path().string(), std::string("-h"), std::string("127.0.0.1"),

@@ -40,7 +40,9 @@ class PostgresServer {
   PostgresServer& operator=(const PostgresServer&) = delete;
 
   // Starts the server (fsync and synchronous_commit on) and waits until it accepts connections
-  // (15 s); throws on failure. After kill() it runs crash recovery first.
+  // (15 s); throws on failure. After kill() it runs crash recovery first. Call it from a thread
+  // that outlives the server (the test's main thread): the server is killed when that thread
+  // exits, so that a crashed test leaves no server behind.
   void start();
   void stop();     // fast shutdown (SIGINT: clients are disconnected, not waited for) and wait
   void kill();     // SIGKILL to the postmaster and every backend, reaped
@@ -63,8 +65,9 @@ class PostgresServer {
   std::string log() const;
 
  private:
-  // As root: the argv prefix that runs a command as the server's user.
-  std::vector<std::string> as_server_user() const;
+  // The argv prefix that runs a command as the server's user (as root), and with die_with_test,
+  // SIGKILLed when the test process dies.
+  std::vector<std::string> as_server_user(bool die_with_test) const;
   void kill_group(int sig);
 
   // Owned temp dir (not TempDir: it may be under /dev/shm), removed by the destructor.
