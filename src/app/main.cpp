@@ -13,6 +13,8 @@
 #include "config/config.h"
 #include "pipeline/pipeline.h"
 #include "stores/memory/memory_live_store.h"
+#include "stores/postgres/postgres_history_store.h"
+#include "stores/redis/redis_live_store.h"
 #include "stores/sqlite/sqlite_history_store.h"
 #include "web/api.h"
 #include "web/http_server.h"
@@ -46,20 +48,36 @@ void usage() {
                "feed and the dashboard. See README.md.\n";
 }
 
-std::unique_ptr<stores::LiveStore> open_live_store(const config::Config& cfg) {
+// The live store the config names: "memory:" (in process) or "redis://host:port/db".
+// Returns the Redis store separately too, for its degraded state and cross-instance updates.
+std::unique_ptr<stores::LiveStore> open_live_store(const config::Config& cfg,
+                                                   boost::asio::any_io_executor io,
+                                                   common::Metrics& metrics,
+                                                   stores::RedisLiveStore*& redis) {
+  redis = nullptr;
   if (cfg.stores.live_url == "memory:") return std::make_unique<stores::MemoryLiveStore>();
-  throw config::ConfigError(cfg.file.string() + ": key 'stores.live': unsupported store '" +
-                            cfg.stores.live_url + "' (this build knows memory:)");
+  auto store = stores::RedisLiveStore::open(cfg.stores.live_url, {}, std::move(io), metrics);
+  if (!store.ok()) {
+    throw config::ConfigError(cfg.file.string() +
+                              ": key 'stores.live': " + store.status().message());
+  }
+  redis = store.value().get();
+  common::log(common::LogLevel::info, "live", "Redis at " + cfg.stores.live_url);
+  return std::move(store.value());
 }
 
+// The history store the config names: "sqlite:<path>" or "postgresql://…".
 std::unique_ptr<stores::HistoryStore> open_history_store(const config::Config& cfg) {
-  std::string url = cfg.stores.history_url;
-  if (url.empty()) url = "sqlite:" + (cfg.data_dir / "history.db").string();
-  constexpr std::string_view sqlite_scheme = "sqlite:";
-  if (!url.starts_with(sqlite_scheme)) {
-    throw config::ConfigError(cfg.file.string() + ": key 'stores.history': unsupported store '" +
-                              url + "' (this build knows sqlite:<path>)");
+  const std::string& url = cfg.stores.history_url;
+  if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+    auto store = stores::PostgresHistoryStore::open(url);
+    if (!store.ok()) {
+      throw std::runtime_error("cannot open history in PostgreSQL: " + store.status().message());
+    }
+    common::log(common::LogLevel::info, "history", "PostgreSQL");
+    return std::move(store.value());
   }
+  constexpr std::string_view sqlite_scheme = "sqlite:";
   std::filesystem::path file = url.substr(sqlite_scheme.size());
   if (file.is_relative()) file = cfg.file.parent_path() / file;
   std::filesystem::create_directories(file.parent_path());
@@ -86,11 +104,17 @@ int run(const Options& opts) {
   boost::asio::io_context io(1);
   common::SystemClock clock;
   common::Metrics metrics;
-  auto live = open_live_store(cfg);
+  stores::RedisLiveStore* redis = nullptr;
+  auto live = open_live_store(cfg, io.get_executor(), metrics, redis);
   auto history = open_history_store(cfg);
 
   web::LiveHub hub(cfg, *live, metrics, clock);
   HubFeed feed(hub);
+  if (redis != nullptr) {
+    // Other instances' updates reach this instance's dashboards too.
+    redis->set_remote_update_callback(
+        [&hub](std::span<const model::Reading> readings) { hub.publish_readings(readings); });
+  }
   pipeline::Pipeline pipeline(io.get_executor(), cfg.pipeline, clock, metrics, *live, *history,
                               feed);
   common::Gauge& broker_up =
@@ -107,6 +131,10 @@ int run(const Options& opts) {
                   report.components.emplace_back("history",
                                                  history_ok ? "ok" : "degraded: writes failing");
                   report.components.emplace_back("broker", broker_up.value() == 1 ? "up" : "down");
+                  if (redis != nullptr) {
+                    report.components.emplace_back(
+                        "live", redis->degraded() ? "degraded: Redis unreachable" : "ok");
+                  }
                   return report;
                 }});
   web::HttpServer server(io.get_executor(), cfg.server, api, hub);

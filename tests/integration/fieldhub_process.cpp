@@ -50,7 +50,8 @@ priority = "medium"
       << "static_dir = \"" << (source_dir() / "src/web/static").string() << "\"\n"
       << "[mqtt]\nhost = \"127.0.0.1\"\nport = " << options_.broker_port
       << "\nclient_id = \"fieldhub-test\"\nreconnect_min = \"100ms\"\nreconnect_max = \"1s\"\n"
-      << "[stores]\nlive = \"memory:\"\nhistory = \"sqlite:data/history.db\"\n"
+      << "[stores]\nlive = \"" << options_.live_url << "\"\nhistory = \"" << options_.history_url
+      << "\"\n"
       << "sqlite_synchronous = \"normal\"\n";
   for (int i = 0; i < options_.devices; ++i) {
     cfg << "[[devices]]\nid = \"dev-" << i << "\"\nkind = \"test_counter\"\nsite = \""

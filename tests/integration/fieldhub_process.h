@@ -22,6 +22,8 @@ class FieldhubProcess {
     std::string site = "lab";
     int devices = 10;
     std::string extra_config;  // appended TOML
+    std::string live_url = "memory:";
+    std::string history_url = "sqlite:data/history.db";
   };
   explicit FieldhubProcess(Options options);
   ~FieldhubProcess();

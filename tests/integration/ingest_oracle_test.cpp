@@ -14,6 +14,8 @@
 
 #include "fieldhub_process.h"
 #include "model/time.h"
+#include "support/postgres_server.h"
+#include "support/redis_server.h"
 
 namespace fieldhub::testing {
 namespace {
@@ -159,14 +161,41 @@ bool wait_all_stored(const FieldhubProcess& fh, const Plan& plan,
       deadline, 200ms);
 }
 
-class IngestOracle : public ::testing::Test {
+// Each test runs on the embedded stores (in-process live state, SQLite) and on the production
+// ones (Redis, PostgreSQL), all started for real on loopback.
+enum class Stores { embedded, production };
+
+class IngestOracle : public ::testing::TestWithParam<Stores> {
  protected:
-  void SetUp() override { broker.start(); }
+  void SetUp() override {
+    broker.start();
+    if (GetParam() == Stores::production) {
+      if (!RedisServer::available() || !PostgresServer::available()) {
+        GTEST_SKIP() << "redis-server or PostgreSQL not installed";
+      }
+      redis = std::make_unique<RedisServer>();
+      redis->start();
+      postgres = std::make_unique<PostgresServer>();
+      postgres->start();
+    }
+  }
+
+  FieldhubProcess::Options options() {
+    FieldhubProcess::Options o{.broker_port = broker.port(), .devices = device_count};
+    if (GetParam() == Stores::production) {
+      o.live_url = redis->url();
+      o.history_url = postgres->create_database();
+    }
+    return o;
+  }
+
   MosquittoServer broker;
+  std::unique_ptr<RedisServer> redis;
+  std::unique_ptr<PostgresServer> postgres;
 };
 
-TEST_F(IngestOracle, EveryPublishedMessageIsStoredRejectedOrDeduplicated) {
-  FieldhubProcess fh({.broker_port = broker.port(), .devices = device_count});
+TEST_P(IngestOracle, EveryPublishedMessageIsStoredRejectedOrDeduplicated) {
+  FieldhubProcess fh(options());
   fh.start();
   const Plan plan = make_plan(1, 4000);
   const auto result = publish_all(broker.port(), plan.messages, 60s);
@@ -212,8 +241,8 @@ TEST_F(IngestOracle, EveryPublishedMessageIsStoredRejectedOrDeduplicated) {
   }
 }
 
-TEST_F(IngestOracle, BrokerRestartMidStreamLosesNothing) {
-  FieldhubProcess fh({.broker_port = broker.port(), .devices = device_count});
+TEST_P(IngestOracle, BrokerRestartMidStreamLosesNothing) {
+  FieldhubProcess fh(options());
   fh.start();
   const Plan plan = make_plan(100000, 6000);
   std::atomic<bool> restarted{false};
@@ -239,8 +268,8 @@ TEST_F(IngestOracle, BrokerRestartMidStreamLosesNothing) {
   EXPECT_GE(metric(m, "fieldhub_mqtt_connects_total{client=\"fieldhub-test\"}"), 2.0);
 }
 
-TEST_F(IngestOracle, SigkillMidStreamLosesNoAcknowledgedMessage) {
-  FieldhubProcess fh({.broker_port = broker.port(), .devices = device_count});
+TEST_P(IngestOracle, SigkillMidStreamLosesNoAcknowledgedMessage) {
+  FieldhubProcess fh(options());
   fh.start();
   const Plan plan = make_plan(200000, 6000);
   std::atomic<bool> killed{false};
@@ -264,6 +293,13 @@ TEST_F(IngestOracle, SigkillMidStreamLosesNoAcknowledgedMessage) {
   EXPECT_EQ(r.duplicated, 0u);
   EXPECT_EQ(r.unexpected, 0u);
 }
+
+std::string stores_name(const ::testing::TestParamInfo<Stores>& p) {
+  return p.param == Stores::embedded ? "embedded" : "production";
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, IngestOracle,
+                         ::testing::Values(Stores::embedded, Stores::production), stores_name);
 
 }  // namespace
 }  // namespace fieldhub::testing
