@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/result.h"
+
 struct pg_conn;
 struct pg_result;
 
@@ -57,20 +59,7 @@ class Status {
 
 // A value or the Status that explains why there is none.
 template <class T>
-class Result {
- public:
-  Result(T value) : value_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
-  Result(Status error) : status_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
-
-  bool ok() const { return value_.has_value(); }
-  T& value() { return *value_; }
-  const T& value() const { return *value_; }
-  const Status& status() const { return status_; }
-
- private:
-  std::optional<T> value_;
-  Status status_;
-};
+using Result = common::Result<T, Status>;
 
 // The built-in type OIDs fieldhub binds and reads (pg_type.dat).
 enum class Type : unsigned int {

@@ -50,8 +50,12 @@ std::vector<Envelope> load(int devices, int metrics, int per_series, model::Time
     for (int d = 0; d < devices; ++d) {
       Envelope e;
       for (int m = 0; m < metrics; ++m) {
-        e.readings.push_back(reading("dev-" + std::to_string(d), "m" + std::to_string(m),
-                                     start + i * 1s, d + m + i));
+        // Appended, not "dev-" + to_string(): GCC 12 warns falsely (-Wrestrict) on the latter.
+        std::string device = "dev-";
+        device += std::to_string(d);
+        std::string metric = "m";
+        metric += std::to_string(m);
+        e.readings.push_back(reading(device, metric, start + i * 1s, d + m + i));
       }
       batch.push_back(std::move(e));
     }

@@ -14,6 +14,8 @@
 #include <string_view>
 #include <utility>
 
+#include "common/result.h"
+
 struct sqlite3;
 struct sqlite3_stmt;
 
@@ -37,20 +39,7 @@ class Status {
 
 // A value or the Status that explains why there is none.
 template <class T>
-class Result {
- public:
-  Result(T value) : value_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
-  Result(Status error) : status_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
-
-  bool ok() const { return value_.has_value(); }
-  T& value() { return *value_; }
-  const T& value() const { return *value_; }
-  const Status& status() const { return status_; }
-
- private:
-  std::optional<T> value_;
-  Status status_;
-};
+using Result = common::Result<T, Status>;
 
 enum class OpenMode { read_write_create, read_write, read_only };
 
