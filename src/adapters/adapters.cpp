@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "adapters/modbus_tcp/modbus_tcp_adapter.h"
 #include "adapters/mqtt/mqtt_adapter.h"
 
 namespace fieldhub::adapters {
@@ -19,6 +20,9 @@ std::vector<std::unique_ptr<Adapter>> make_adapters(boost::asio::any_io_executor
   };
   if (uses("mqtt")) {
     adapters.push_back(std::make_unique<MqttAdapter>(io, config, pipeline, metrics, clock));
+  }
+  if (uses("modbus_tcp")) {
+    adapters.push_back(std::make_unique<ModbusTcpAdapter>(io, config, pipeline, metrics, clock));
   }
   return adapters;
 }
