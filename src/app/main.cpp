@@ -2,15 +2,22 @@
 // fieldhub: the composition root. Loads the configuration, opens the stores, wires adapters →
 // pipeline → stores and live feed → web, and runs everything on one io thread (plus the history
 // writer's thread and the API's query thread) until SIGINT or SIGTERM.
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fstream>
+#include <functional>
 #include <iostream>
+#include <sstream>
 
 #include "adapters/adapters.h"
 #include "common/clock.h"
+#include "common/json_writer.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "config/config.h"
+#include "health/health_tracker.h"
 #include "pipeline/pipeline.h"
 #include "stores/memory/memory_live_store.h"
 #include "stores/postgres/postgres_history_store.h"
@@ -36,6 +43,82 @@ class HubFeed final : public pipeline::LiveFeed {
  private:
   web::LiveHub& hub_;
 };
+
+// The link a device's data arrives on, named as docs/decisions/0006-health-model.md says.
+std::string link_of(const config::Config& cfg, const model::Device& d) {
+  if (d.protocol == "mqtt") return "broker";
+  if (const config::ModbusEndpoint* e = cfg.modbus_device(d.id)) {
+    return e->rtu ? "serial:" + e->bus : "modbus:" + e->host + ":" + std::to_string(e->port);
+  }
+  return d.protocol;
+}
+
+// Registers every configured device. Expected interval: the device's, else its profile's (the
+// config has already applied that), else for a polled device its profile's poll interval, else
+// learned.
+void register_devices(const config::Config& cfg, health::HealthTracker& tracker) {
+  for (const auto& d : cfg.devices) {
+    const bool polled = d.protocol == "modbus_tcp" || d.protocol == "modbus_rtu";
+    std::chrono::milliseconds interval = d.expected_interval;
+    if (interval.count() == 0 && polled) {
+      if (const config::Profile* p = cfg.profile(d.profile)) interval = p->modbus.poll_interval;
+    }
+    tracker.register_device(d.id, interval, link_of(cfg, d), {},
+                            polled ? health::Cadence::polled : health::Cadence::push);
+  }
+}
+
+// Health state across restarts: <data_dir>/health.snapshot, written to a temporary file and
+// renamed, so a crash mid-write leaves the previous snapshot whole.
+void save_health(const health::HealthTracker& tracker, const std::filesystem::path& file) {
+  const std::filesystem::path tmp = file.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << tracker.snapshot();
+    out.flush();
+    if (!out) {
+      common::log(common::LogLevel::warn, "health", "cannot write " + tmp.string());
+      return;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, file, ec);
+  if (ec) common::log(common::LogLevel::warn, "health", "cannot replace " + file.string());
+}
+
+void restore_health(health::HealthTracker& tracker, const std::filesystem::path& file,
+                    model::Timestamp now) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return;  // first start
+  std::ostringstream text;
+  text << in.rdbuf();
+  const health::RestoreResult r = tracker.restore(text.str(), now);
+  common::log(common::LogLevel::info, "health",
+              "restored " + std::to_string(r.restored) + " devices from " + file.string() +
+                  (r.malformed_lines > 0
+                       ? " (" + std::to_string(r.malformed_lines) + " malformed lines ignored)"
+                       : ""));
+}
+
+// A health change as an event {from, to, reason}: stored in history and pushed on the live feed
+// (this is the feed's only health path, so dashboards get each change once).
+model::Event health_event(const health::HealthChange& c) {
+  model::Event e;
+  e.device_id = std::string(c.device);
+  e.type = "health";
+  e.priority = model::Priority::none;
+  e.source_ts = c.at;
+  e.received_ts = c.at;
+  std::string attrs;
+  common::JsonWriter w(attrs);
+  w.begin_object()
+      .field("from", health::to_string(c.from))
+      .field("to", health::to_string(c.to))
+      .field("reason", c.reason)
+      .end_object();
+  e.attributes_json = std::move(attrs);
+  return e;
+}
 
 struct Options {
   std::filesystem::path config = "fieldhub.toml";
@@ -117,6 +200,33 @@ int run(const Options& opts) {
   }
   pipeline::Pipeline pipeline(io.get_executor(), cfg.pipeline, clock, metrics, *live, *history,
                               feed);
+  // Health: every device registered, the last state restored before the first advance().
+  health::HealthTracker tracker(clock);
+  register_devices(cfg, tracker);
+  const std::filesystem::path health_file = cfg.data_dir / "health.snapshot";
+  restore_health(tracker, health_file, clock.now());
+  std::array<common::Gauge*, health::state_count> by_state{};
+  std::array<common::Counter*, health::state_count> transitions{};
+  for (std::size_t i = 0; i < health::state_count; ++i) {
+    const std::string state(health::to_string(static_cast<health::State>(i)));
+    by_state[i] =
+        &metrics.gauge("fieldhub_health_devices", "Devices by health state", {{"state", state}});
+    transitions[i] =
+        &metrics.counter("fieldhub_health_transitions_total",
+                         "Device health transitions, by the state entered", {{"to", state}});
+  }
+  const auto update_gauges = [&] {
+    const health::HealthSummary s = tracker.summary();
+    for (std::size_t i = 0; i < health::state_count; ++i) {
+      by_state[i]->set(static_cast<std::int64_t>(s.counts[i]));
+    }
+  };
+  tracker.on_change([&](const health::HealthChange& c) {
+    transitions[static_cast<std::size_t>(c.to)]->inc();
+    pipeline.submit_health_event(health_event(c));
+  });
+  pipeline.set_health(&tracker);
+
   common::Gauge& broker_up =
       metrics.gauge("fieldhub_link_up", "1 while a link is up", {{"link", "broker"}});
   web::Api api({.config = cfg,
@@ -124,19 +234,22 @@ int run(const Options& opts) {
                 .history = *history,
                 .metrics = metrics,
                 .clock = clock,
-                .health = [&] {
-                  web::HealthReport report;
-                  const bool history_ok = pipeline.history_healthy();
-                  report.ok = history_ok;
-                  report.components.emplace_back("history",
-                                                 history_ok ? "ok" : "degraded: writes failing");
-                  report.components.emplace_back("broker", broker_up.value() == 1 ? "up" : "down");
-                  if (redis != nullptr) {
-                    report.components.emplace_back(
-                        "live", redis->degraded() ? "degraded: Redis unreachable" : "ok");
-                  }
-                  return report;
-                }});
+                .health =
+                    [&] {
+                      web::HealthReport report;
+                      const bool history_ok = pipeline.history_healthy();
+                      report.ok = history_ok;
+                      report.components.emplace_back(
+                          "history", history_ok ? "ok" : "degraded: writes failing");
+                      report.components.emplace_back("broker",
+                                                     broker_up.value() == 1 ? "up" : "down");
+                      if (redis != nullptr) {
+                        report.components.emplace_back(
+                            "live", redis->degraded() ? "degraded: Redis unreachable" : "ok");
+                      }
+                      return report;
+                    },
+                .tracker = &tracker});
   web::HttpServer server(io.get_executor(), cfg.server, api, hub);
   if (const auto ec = server.start()) {
     common::log(common::LogLevel::error, "web",
@@ -149,7 +262,27 @@ int run(const Options& opts) {
 
   auto adapters = adapters::make_adapters(io.get_executor(), cfg, pipeline, metrics, clock);
   pipeline.start();
+  // An overdue restored device moves on now, before anything is served (io.run() below).
+  tracker.advance(clock.now());
+  update_gauges();
   for (auto& a : adapters) a->start();
+
+  // advance() every 500 ms; a snapshot every 30 s (60 ticks).
+  constexpr auto health_tick = std::chrono::milliseconds(500);
+  constexpr int snapshot_every = 60;
+  boost::asio::steady_timer health_timer(io);
+  int ticks = 0;
+  std::function<void()> schedule_health = [&] {
+    health_timer.expires_after(health_tick);
+    health_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      tracker.advance(clock.now());
+      update_gauges();
+      if (++ticks % snapshot_every == 0) save_health(tracker, health_file);
+      schedule_health();
+    });
+  };
+  schedule_health();
   common::log(common::LogLevel::info, "fieldhub",
               "running with " + std::to_string(cfg.devices.size()) + " devices");
 
@@ -159,6 +292,8 @@ int run(const Options& opts) {
     common::log(common::LogLevel::info, "fieldhub",
                 std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
     for (auto& a : adapters) a->stop();
+    health_timer.cancel();
+    save_health(tracker, health_file);
     server.stop();
     // Writes what is queued; acknowledgements no longer reach the broker, which redelivers
     // those messages on the next start (and the store recognises what it already has).

@@ -5,6 +5,23 @@
 
 namespace fieldhub::pipeline {
 
+namespace {
+
+// Tells the tracker each device in the message was seen at its receipt time. A message is almost
+// always one device's, so consecutive records of the same device cost one hash lookup in all.
+void observe_devices(health::HealthTracker& tracker, const Envelope& env) {
+  std::string_view last;
+  const auto see = [&](const std::string& device, model::Timestamp received) {
+    if (device == last) return;
+    last = device;
+    tracker.observe(device, received);
+  };
+  for (const auto& e : env.events) see(e.device_id, e.received_ts);
+  for (const auto& r : env.readings) see(r.device_id, r.received_ts);
+}
+
+}  // namespace
+
 Pipeline::Pipeline(boost::asio::any_io_executor io, const config::PipelineConfig& config,
                    const common::Clock& clock, common::Metrics& metrics, stores::LiveStore& live,
                    stores::HistoryStore& history, LiveFeed& feed)
@@ -121,6 +138,8 @@ void Pipeline::submit(Envelope&& env, std::uint64_t digest) {
                   [](const model::Event& e) { return !e.source_ts_trusted; });
   env.replay_digest = needs_digest ? digest : 0;
 
+  if (health_ != nullptr) observe_devices(*health_, env);
+
   // Events first: an urgent call must not wait behind telemetry.
   for (const auto& e : env.events) {
     live_.touch(e.device_id, e.received_ts);
@@ -133,6 +152,22 @@ void Pipeline::submit(Envelope&& env, std::uint64_t digest) {
     readings_ingested_.inc(env.readings.size());
   }
   writer_.push(std::move(env));
+  update_saturation();
+}
+
+void Pipeline::submit_health_event(model::Event&& event) {
+  feed_.publish_event(event);
+  events_ingested_.inc();
+  Envelope env;
+  env.events.push_back(std::move(event));
+  writer_.push(std::move(env));
+  update_saturation();
+}
+
+void Pipeline::acknowledge_in_order(AckToken ack) {
+  Envelope ack_only;
+  ack_only.ack = ack;
+  writer_.push(std::move(ack_only));
   update_saturation();
 }
 

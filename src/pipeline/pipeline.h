@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "config/config.h"
+#include "health/health_tracker.h"
 #include "pipeline/envelope.h"
 #include "pipeline/history_writer.h"
 #include "pipeline/validate.h"
@@ -51,6 +52,21 @@ class Pipeline {
   // (0: the adapter has none).
   void submit(Envelope&& env, std::uint64_t digest);
 
+  // A health change as an event (type "health"): stored in history and pushed on the live feed
+  // like any event, but it is not data from the device, so it neither observes the device in the
+  // health tracker nor moves its last_seen in the live store.
+  void submit_health_event(model::Event&& event);
+
+  // A message with nothing to store (a device's status message): acknowledged once everything
+  // queued before it is durable, so acknowledgements keep the order of the messages.
+  void acknowledge_in_order(AckToken ack);
+
+  // The health tracker fed with every accepted record's device and receipt time (observe()). Set
+  // by the composition root before adapters start; adapters reach it here for their link state.
+  // Null: no health tracking (unit tests).
+  void set_health(health::HealthTracker* tracker) { health_ = tracker; }
+  health::HealthTracker* health() const { return health_; }
+
   bool saturated() const { return saturated_; }
   // Called on the io executor when saturation starts (true) or ends (false).
   void on_saturation(std::function<void(bool)> handler) { on_saturation_ = std::move(handler); }
@@ -70,6 +86,7 @@ class Pipeline {
   ValidationLimits limits_;
   HistoryWriter writer_;
   bool saturated_ = false;
+  health::HealthTracker* health_ = nullptr;
   std::function<void(bool)> on_saturation_;
 
   // Digests of recent messages, to drop a broker redelivery of a message still in flight here.

@@ -152,6 +152,55 @@ TEST_F(PipelineTest, EventsReachTheFeedBeforeHistoryCommits) {
   EXPECT_EQ(live.touched, 1u);
 }
 
+TEST_F(PipelineTest, AcceptedRecordsObserveTheirDevicesInTheHealthTracker) {
+  health::HealthTracker tracker(clock);
+  tracker.register_device("kwh-1", 10s, "broker");
+  tracker.register_device("nc-1", 10s, "broker");
+  tracker.register_device("quiet", 10s, "broker");
+  pipeline.set_health(&tracker);
+  clock.advance(3s);  // receipt time, not the clock, is what counts
+  pipeline.submit(message(1, true), 0);
+  ASSERT_TRUE(tracker.device("kwh-1"));
+  EXPECT_EQ(tracker.device("kwh-1")->state, health::State::online);
+  EXPECT_EQ(tracker.device("kwh-1")->last_seen, t0);
+  EXPECT_EQ(tracker.device("nc-1")->state, health::State::online);
+  EXPECT_EQ(tracker.device("quiet")->state, health::State::unknown);
+  ASSERT_TRUE(run_until([&] { return acks.acked.size() == 1; }));
+}
+
+TEST_F(PipelineTest, RefusedMessagesDoNotObserveTheDevice) {
+  health::HealthTracker tracker(clock);
+  tracker.register_device("kwh-1", 10s, "broker");
+  pipeline.set_health(&tracker);
+  Envelope env;
+  env.dead_letters.push_back({.received_ts = t0, .source = "t", .reason = "invalid_json"});
+  env.ack = {&acks, 1};
+  pipeline.submit(std::move(env), 0);
+  EXPECT_EQ(tracker.device("kwh-1")->state, health::State::unknown);
+  ASSERT_TRUE(run_until([&] { return acks.acked.size() == 1; }));
+}
+
+TEST_F(PipelineTest, HealthEventsAreStoredAndPublishedButAreNotData) {
+  health::HealthTracker tracker(clock);
+  tracker.register_device("kwh-1", 10s, "broker");
+  pipeline.set_health(&tracker);
+  pipeline.submit_health_event({.device_id = "kwh-1",
+                                .type = "health",
+                                .source_ts = t0,
+                                .received_ts = t0,
+                                .attributes_json = R"({"from":"online","to":"stale"})"});
+  ASSERT_EQ(feed.log.size(), 1u);
+  EXPECT_EQ(feed.log[0], "event:health");
+  EXPECT_EQ(live.touched, 0u);  // last_seen stays the device's own
+  EXPECT_EQ(tracker.device("kwh-1")->state, health::State::unknown);
+  EXPECT_FALSE(tracker.device("kwh-1")->last_seen);
+  ASSERT_TRUE(run_until([&] {
+    std::lock_guard lock(history.mutex);
+    return history.attempts > 0 && !history.digests.empty();
+  }));
+  EXPECT_EQ(metrics.counter("fieldhub_events_ingested_total", "").value(), 1u);
+}
+
 TEST_F(PipelineTest, AcknowledgesOnlyAfterCommitInOrder) {
   history.hold();
   pipeline.submit(message(1), 0);

@@ -176,6 +176,36 @@ double age_seconds(Timestamp now, Timestamp then) {
   return std::round(static_cast<double>(us) / 1000.0) / 1000.0;
 }
 
+// Stale or offline: its values are old, never current (issue 5, point 3).
+bool values_old(const std::optional<health::DeviceHealth>& h) {
+  return h && (h->state == health::State::stale || h->state == health::State::offline);
+}
+
+void write_health_fields(JsonWriter& w, const std::optional<health::DeviceHealth>& h) {
+  if (!h) {
+    w.key("health").null().key("health_since").null().key("health_reason").null();
+    w.key("expected_interval_s").null();
+    return;
+  }
+  w.field("health", health::to_string(h->state));
+  w.field("health_since", h->since);
+  if (h->reason.empty()) {
+    w.key("health_reason").null();
+  } else {
+    w.field("health_reason", sv(h->reason));
+  }
+  if (h->expected_interval.count() > 0) {
+    w.field("expected_interval_s", static_cast<double>(h->expected_interval.count()) / 1000.0);
+  } else {
+    w.key("expected_interval_s").null();
+  }
+}
+
+std::optional<health::DeviceHealth> device_health(const ApiContext& ctx, std::string_view id) {
+  if (ctx.tracker == nullptr) return std::nullopt;
+  return ctx.tracker->device(id);
+}
+
 void write_device_fields(JsonWriter& w, const model::Device& d,
                          const std::optional<stores::DeviceState>& state, Timestamp now) {
   w.field("id", sv(d.id)).field("kind", sv(d.kind)).field("site", sv(d.site));
@@ -190,8 +220,10 @@ void write_device_fields(JsonWriter& w, const model::Device& d,
   }
 }
 
-void write_latest(JsonWriter& w, const stores::LatestValue& v, Timestamp now) {
+void write_latest(JsonWriter& w, const stores::LatestValue& v, Timestamp now, bool old) {
   w.begin_object();
+  // "stale": the device is stale or offline, so this value is its last known, not its current.
+  w.field("stale", old);
   w.field("value", v.value).field("unit", sv(v.unit)).field("ts", v.ts);
   w.field("received_ts", v.received_ts).field("age_s", age_seconds(now, v.received_ts));
   w.field("quality", model::to_string(v.quality));
@@ -211,10 +243,15 @@ void write_never_received(JsonWriter& w, const config::MetricSpec& m) {
 }
 
 Response list_devices(const ApiContext& ctx, const Query& query) {
-  const Params params(query, {"site", "kind"});
+  const Params params(query, {"site", "kind", "health"});
   if (params.error_response()) return *params.error_response();
   const auto site = params.filter("site");
   const auto kind = params.filter("kind");
+  std::optional<health::State> only;
+  if (const auto h = params.filter("health")) {
+    only = health::parse_state(*h);
+    if (!only) return error(400, "parameter 'health': must be unknown, online, stale or offline");
+  }
   const Timestamp now = ctx.clock.now();
   std::string body;
   JsonWriter w(body);
@@ -222,8 +259,11 @@ Response list_devices(const ApiContext& ctx, const Query& query) {
   for (const auto& d : ctx.config.devices) {
     if (site && d.site != *site) continue;
     if (kind && d.kind != *kind) continue;
+    const auto h = device_health(ctx, d.id);
+    if (only && (!h || h->state != *only)) continue;
     w.begin_object();
     write_device_fields(w, d, ctx.live.get(d.id), now);
+    write_health_fields(w, h);
     w.end_object();
   }
   w.end_array();
@@ -238,8 +278,11 @@ Response get_device(const ApiContext& ctx, const model::Device& d, const Query& 
   const config::Profile* profile = find_profile(ctx.config, d.profile);
   std::string body;
   JsonWriter w(body);
+  const auto h = device_health(ctx, d.id);
+  const bool old = values_old(h);
   w.begin_object();
   write_device_fields(w, d, state, now);
+  write_health_fields(w, h);
   w.key("metrics").begin_object();
   // Declared metrics first, in the profile's order, so a page shows a stable layout; then
   // anything the live store holds that the profile does not declare (should not happen, but
@@ -253,7 +296,7 @@ Response get_device(const ApiContext& ctx, const model::Device& d, const Query& 
         if (it != state->metrics.end()) latest = &it->second;
       }
       if (latest != nullptr) {
-        write_latest(w, *latest, now);
+        write_latest(w, *latest, now, old);
       } else {
         write_never_received(w, m);
       }
@@ -263,7 +306,7 @@ Response get_device(const ApiContext& ctx, const model::Device& d, const Query& 
     for (const auto& [name, v] : state->metrics) {
       if (find_metric(profile, name) != nullptr) continue;
       w.key(name);
-      write_latest(w, v, now);
+      write_latest(w, v, now, old);
     }
   }
   w.end_object();
@@ -408,6 +451,62 @@ void Api::run_query(std::string route, std::function<Response()> query, Done don
   });
 }
 
+// GET /api/v1/health: device counts by state and every link.
+Response get_health(const ApiContext& ctx, const Query& query) {
+  const Params params(query, {});
+  if (params.error_response()) return *params.error_response();
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object();
+  if (ctx.tracker == nullptr) {
+    w.key("summary").null().key("links").begin_array().end_array().end_object();
+    return json_response(200, std::move(body));
+  }
+  const health::HealthSummary s = ctx.tracker->summary();
+  w.key("summary").begin_object();
+  for (std::size_t i = 0; i < health::state_count; ++i) {
+    w.field(health::to_string(static_cast<health::State>(i)), std::uint64_t{s.counts[i]});
+  }
+  w.end_object();
+  w.key("links").begin_array();
+  for (const auto& l : s.links) {
+    w.begin_object().field("name", sv(l.name)).field("state", health::to_string(l.state));
+    if (l.since == Timestamp{}) {
+      w.key("since").null();
+    } else {
+      w.field("since", l.since);
+    }
+    if (l.reason.empty()) {
+      w.key("reason").null();
+    } else {
+      w.field("reason", sv(l.reason));
+    }
+    w.field("reconnects", l.reconnect_attempts).field("downs", l.downs);
+    w.field("devices", std::uint64_t{l.devices});
+    w.key("errors").begin_object();
+    for (const auto& [kind, n] : l.errors) w.field(kind, n);
+    w.end_object();
+    w.key("rtt");
+    if (l.rtt.samples == 0) {
+      w.null();
+    } else {
+      const auto ms = [](std::chrono::microseconds us) {
+        return static_cast<double>(us.count()) / 1000.0;
+      };
+      w.begin_object()
+          .field("last_ms", ms(l.rtt.last))
+          .field("mean_ms", ms(l.rtt.mean))
+          .field("min_ms", ms(l.rtt.min))
+          .field("max_ms", ms(l.rtt.max))
+          .field("samples", l.rtt.samples)
+          .end_object();
+    }
+    w.end_object();
+  }
+  w.end_array().end_object();
+  return json_response(200, std::move(body));
+}
+
 void Api::handle(const Request& request, Done done) {
   const Target t = parse_target(request.target);
   if (!t.ok) {
@@ -440,6 +539,10 @@ void Api::handle(const Request& request, Done done) {
 
   if (is_api && seg.size() >= 3 && seg[1] == "v1") {
     const std::string& resource = seg[2];
+    if (resource == "health" && seg.size() == 3) {
+      if (!get) return respond("/api/v1/health", method_not_allowed(), done);
+      return respond("/api/v1/health", get_health(ctx_, t.query), done);
+    }
     if (resource == "devices" && seg.size() == 3) {
       if (!get) return respond("/api/v1/devices", method_not_allowed(), done);
       return respond("/api/v1/devices", list_devices(ctx_, t.query), done);

@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "config/config.h"
+#include "health/health_tracker.h"
 #include "stores/history_store.h"
 #include "stores/live_store.h"
 
@@ -32,6 +33,9 @@ struct ApiContext {
   common::Metrics& metrics;
   const common::Clock& clock;
   std::function<HealthReport()> health;  // empty: always ok, no components
+  // Device and link health for /api/v1/health and the health fields of /api/v1/devices. Read on
+  // the io executor only (handle()), like the tracker itself. Null: health fields are null.
+  const health::HealthTracker* tracker = nullptr;
 };
 
 // One HTTP request as the API sees it, independent of the transport.

@@ -130,6 +130,106 @@ TEST_F(ApiTest, DeviceDetailShowsLatestValuesAndDeclaredMetricsNeverReceived) {
   EXPECT_TRUE(power["ts"].is_null());
 }
 
+// With a health tracker: meter-1 online, meter-2 offline (link down), call-7 unknown.
+class ApiHealthTest : public ApiTest {
+ protected:
+  ApiHealthTest() {
+    tracker_.register_device("meter-1", 10s, "broker");
+    tracker_.register_device("meter-2", 60s, "modbus:10.0.0.5:502");
+    tracker_.register_device("call-7", 0ms, "broker");
+    tracker_.link_up("broker");
+    tracker_.link_up("modbus:10.0.0.5:502");
+    tracker_.link_reconnect_attempt("modbus:10.0.0.5:502");
+    tracker_.link_error("modbus:10.0.0.5:502", "timeout");
+    tracker_.link_rtt("modbus:10.0.0.5:502", 1500us);
+    tracker_.observe("meter-1", t0 - 1s);
+    tracker_.observe("meter-2", t0 - 1s);
+    tracker_.link_down("modbus:10.0.0.5:502", "connection lost");
+  }
+  health::HealthTracker tracker_{clock_};
+  Api api_{{config_, live_, history_, metrics_, clock_, {}, &tracker_}};
+
+  Response call(std::string target) {
+    std::promise<Response> promise;
+    auto future = promise.get_future();
+    api_.handle({"GET", std::move(target), ""},
+                [&promise](Response r) { promise.set_value(std::move(r)); });
+    return future.get();
+  }
+};
+
+TEST_F(ApiHealthTest, HealthSummarisesDevicesByStateAndEveryLink) {
+  const auto res = call("/api/v1/health");
+  ASSERT_EQ(res.status, 200);
+  auto doc = parse(res);
+  EXPECT_EQ(std::uint64_t(doc["summary"]["online"]), 1u);
+  EXPECT_EQ(std::uint64_t(doc["summary"]["offline"]), 1u);
+  EXPECT_EQ(std::uint64_t(doc["summary"]["unknown"]), 1u);
+  EXPECT_EQ(std::uint64_t(doc["summary"]["stale"]), 0u);
+  bool saw_modbus = false;
+  for (auto link : doc["links"].get_array()) {
+    if (std::string_view(link["name"]) != "modbus:10.0.0.5:502") continue;
+    saw_modbus = true;
+    EXPECT_EQ(std::string_view(link["state"]), "down");
+    EXPECT_EQ(std::string_view(link["since"]), "2026-03-01T12:00:00.000Z");
+    EXPECT_EQ(std::uint64_t(link["reconnects"]), 1u);
+    EXPECT_EQ(std::uint64_t(link["errors"]["timeout"]), 1u);
+    EXPECT_DOUBLE_EQ(double(link["rtt"]["last_ms"]), 1.5);
+    EXPECT_EQ(std::uint64_t(link["devices"]), 1u);
+  }
+  EXPECT_TRUE(saw_modbus);
+}
+
+TEST_F(ApiHealthTest, DevicesCarryHealthFieldsAndFilterByHealth) {
+  auto all = parse(call("/api/v1/devices")).get_array();
+  ASSERT_EQ(all.size(), 3u);
+  auto m1 = all.at(0);
+  EXPECT_EQ(std::string_view(m1["health"]), "online");
+  EXPECT_EQ(std::string_view(m1["health_since"]), "2026-03-01T11:59:59.000Z");
+  EXPECT_EQ(std::string_view(m1["health_reason"]), "data");
+  EXPECT_DOUBLE_EQ(double(m1["expected_interval_s"]), 10.0);
+  // Unknown, never seen: since it was registered.
+  EXPECT_EQ(std::string_view(all.at(2)["health"]), "unknown");
+  EXPECT_EQ(std::string_view(all.at(2)["health_since"]), "2026-03-01T12:00:00.000Z");
+
+  auto offline = parse(call("/api/v1/devices?health=offline")).get_array();
+  ASSERT_EQ(offline.size(), 1u);
+  EXPECT_EQ(std::string_view(offline.at(0)["id"]), "meter-2");
+  EXPECT_EQ(std::string_view(offline.at(0)["health_reason"]), "link down");
+  EXPECT_EQ(parse(call("/api/v1/devices?health=stale")).get_array().size(), 0u);
+  const auto bad = call("/api/v1/devices?health=asleep");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(error_of(bad), "parameter 'health': must be unknown, online, stale or offline");
+}
+
+TEST_F(ApiHealthTest, ValuesOfAnOfflineDeviceAreMarkedStaleNeverCurrent) {
+  const model::Reading r1 = make_reading("meter-1", "energy", 5.0, t0 - 1s);
+  const model::Reading r2 = make_reading("meter-2", "energy", 7.0, t0 - 1s);
+  live_.apply({&r1, 1});
+  live_.apply({&r2, 1});
+  auto online = parse(call("/api/v1/devices/meter-1"));
+  EXPECT_FALSE(bool(online["metrics"]["energy"]["stale"]));
+  auto offline = parse(call("/api/v1/devices/meter-2"));
+  EXPECT_EQ(std::string_view(offline["health"]), "offline");
+  EXPECT_TRUE(bool(offline["metrics"]["energy"]["stale"]));
+  EXPECT_DOUBLE_EQ(double(offline["metrics"]["energy"]["value"]), 7.0);
+  // meter-1 silent past 2 × 10 s + 1 s grace: stale, and so are its values.
+  clock_.advance(25s);
+  tracker_.advance(clock_.now());
+  auto stale = parse(call("/api/v1/devices/meter-1"));
+  EXPECT_EQ(std::string_view(stale["health"]), "stale");
+  EXPECT_EQ(std::string_view(stale["health_reason"]), "timeout");
+  EXPECT_TRUE(bool(stale["metrics"]["energy"]["stale"]));
+}
+
+TEST_F(ApiTest, WithoutATrackerHealthFieldsAreNull) {
+  auto m1 = parse(call("/api/v1/devices")).get_array().at(0);
+  EXPECT_TRUE(m1["health"].is_null());
+  const auto res = call("/api/v1/health");
+  ASSERT_EQ(res.status, 200);
+  EXPECT_TRUE(parse(res)["summary"].is_null());
+}
+
 TEST_F(ApiTest, BadQualityReadingShowsNullValueNeverZero) {
   model::Reading r = make_reading("meter-1", "power", 0, t0);
   r.value = std::monostate{};

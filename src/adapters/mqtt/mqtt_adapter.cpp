@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "adapters/mqtt/mqtt_adapter.h"
 
+#include <boost/asio/steady_timer.hpp>
+
 #include "common/hash.h"
 #include "common/log.h"
 
@@ -31,6 +33,22 @@ std::uint64_t make_cookie(std::uint64_t generation, std::uint16_t packet_id) {
   return (generation << 16) | packet_id;
 }
 
+// The status topic of fieldhub's own convention: fieldhub/<site>/<device>/status. Returns
+// "<site>/<device>" or nullopt.
+std::optional<std::string_view> status_key(std::string_view topic) {
+  constexpr std::string_view prefix = "fieldhub/";
+  constexpr std::string_view suffix = "/status";
+  if (!topic.starts_with(prefix) || !topic.ends_with(suffix)) return std::nullopt;
+  const std::string_view key =
+      topic.substr(prefix.size(), topic.size() - prefix.size() - suffix.size());
+  const auto slash = key.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == key.size() ||
+      key.find('/', slash + 1) != std::string_view::npos) {
+    return std::nullopt;
+  }
+  return key;
+}
+
 }  // namespace
 
 MqttAdapter::MqttAdapter(boost::asio::any_io_executor io, const config::Config& config,
@@ -40,10 +58,21 @@ MqttAdapter::MqttAdapter(boost::asio::any_io_executor io, const config::Config& 
       client_(io, client_options(config.mqtt), metrics, clock),
       pipeline_(pipeline),
       clock_(clock),
-      link_up_(metrics.gauge("fieldhub_link_up", "1 while a link is up", {{"link", "broker"}})) {
-  std::vector<std::pair<std::string, std::uint8_t>> filters;
-  for (auto& topic : normalizer_.subscriptions()) filters.emplace_back(std::move(topic), 1);
-  client_.set_subscriptions(std::move(filters));
+      link_up_(metrics.gauge("fieldhub_link_up", "1 while a link is up", {{"link", "broker"}})),
+      status_messages_(metrics.counter("fieldhub_mqtt_status_messages_total",
+                                       "Device status messages (offline/online) handled")),
+      resubscribes_(metrics.counter("fieldhub_mqtt_resubscribes_total",
+                                    "Subscriptions re-sent because the watchdog found the "
+                                    "subscribed devices silent")),
+      health_(pipeline.health()),
+      watchdog_timer_(io) {
+  for (auto& topic : normalizer_.subscriptions()) filters_.emplace_back(std::move(topic), 1);
+  for (const auto& d : config.devices) {
+    if (d.protocol == "mqtt") status_ids_.emplace(d.site + "/" + d.address, d.id);
+  }
+  if (!status_ids_.empty()) filters_.emplace_back("fieldhub/+/+/status", 1);
+  client_.set_subscriptions(filters_);
+  if (health_ != nullptr) watchdog_.emplace(std::string(link_name));
   client_.on_message([this](const mqtt::InboundMessage& m) { on_message(m); });
   client_.on_link([this](const mqtt::LinkStatus& s) { on_link(s); });
   pipeline_.on_saturation([this](bool saturated) {
@@ -57,11 +86,29 @@ MqttAdapter::MqttAdapter(boost::asio::any_io_executor io, const config::Config& 
 
 void MqttAdapter::start() {
   client_.start();
+  if (watchdog_) schedule_watchdog();
 }
 
 void MqttAdapter::stop() {
   stopped_ = true;
+  watchdog_timer_.cancel();
   client_.stop();
+}
+
+void MqttAdapter::schedule_watchdog() {
+  watchdog_timer_.expires_after(watchdog_period);
+  watchdog_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopped_) return;
+    if (watchdog_->check(*health_, clock_.now())) {
+      // The client re-sends SUBSCRIBE for every filter when they are set on a live session; the
+      // broker replaces an existing subscription with the same filter (MQTT 3.1.1 §3.8.4).
+      resubscribes_.inc();
+      common::log(common::LogLevel::warn, "mqtt",
+                  "subscribed devices went silent while the broker session is up: resubscribing");
+      client_.set_subscriptions(filters_);
+    }
+    schedule_watchdog();
+  });
 }
 
 void MqttAdapter::acknowledge(std::uint64_t cookie) {
@@ -69,7 +116,29 @@ void MqttAdapter::acknowledge(std::uint64_t cookie) {
   client_.acknowledge(static_cast<std::uint16_t>(cookie & 0xFFFF), cookie >> 16);
 }
 
+bool MqttAdapter::on_status(const mqtt::InboundMessage& m) {
+  const auto key = status_key(m.topic);
+  if (!key) return false;
+  status_messages_.inc();
+  const auto it = status_ids_.find(std::string(*key));
+  if (health_ != nullptr && it != status_ids_.end()) {
+    if (m.payload == "offline") {
+      health_->device_offline(it->second, "status offline");
+    } else if (m.payload == "online" && !m.retain) {
+      // A retained "online" may be older than fieldhub's last run: only a live one is news.
+      health_->device_online(it->second);
+    }
+  }
+  // No data to make durable. Through the pipeline all the same, so PUBACKs keep the order of
+  // the PUBLISHes (MQTT 3.1.1 §4.6).
+  if (m.qos > 0) {
+    pipeline_.acknowledge_in_order({this, make_cookie(m.generation, m.packet_id)});
+  }
+  return true;
+}
+
 void MqttAdapter::on_message(const mqtt::InboundMessage& m) {
+  if (!status_ids_.empty() && on_status(m)) return;
   pipeline::Envelope env = normalizer_.normalize(m.topic, m.payload, clock_.now());
   env.redelivered = m.dup;
   if (m.qos > 0) env.ack = {this, make_cookie(m.generation, m.packet_id)};
@@ -85,11 +154,24 @@ void MqttAdapter::on_message(const mqtt::InboundMessage& m) {
 void MqttAdapter::on_link(const mqtt::LinkStatus& s) {
   if (s.event == mqtt::LinkEvent::connected) {
     link_up_.set(1);
+    link_was_up_ = true;
+    link_reported_down_ = false;
+    if (health_ != nullptr) health_->link_up(link_name);
     common::log(
         common::LogLevel::info, "mqtt",
         std::string("connected to broker, session ") + (s.session_present ? "resumed" : "new"));
   } else {
     link_up_.set(0);
+    if (health_ != nullptr) {
+      // The first failure after being up (or at start) takes the link down; each failure after
+      // that is one more reconnect attempt.
+      if (!link_reported_down_) {
+        health_->link_down(link_name, link_was_up_ ? "connection lost" : "unreachable");
+        link_reported_down_ = true;
+      } else {
+        health_->link_reconnect_attempt(link_name);
+      }
+    }
     common::log(common::LogLevel::warn, "mqtt", "broker link down: " + s.reason);
   }
 }

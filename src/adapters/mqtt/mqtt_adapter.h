@@ -2,12 +2,19 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "adapters/adapter.h"
 #include "adapters/mqtt/mqtt_client.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "config/config.h"
+#include "health/subscription_watchdog.h"
 #include "normalize/normalizer.h"
 #include "pipeline/pipeline.h"
 
@@ -17,6 +24,14 @@ namespace fieldhub::adapters {
 // persistent session, normalizes each message and submits it to the pipeline. A QoS 1 message is
 // acknowledged (PUBACK) only when the pipeline says its data is durable; while the pipeline is
 // saturated the adapter stops reading, so the broker holds the rest.
+//
+// Health (docs/decisions/0006-health-model.md), when the pipeline has a tracker: the broker
+// session is the link "broker" (up on CONNACK+SUBACK, down on any drop or failed attempt; later
+// failed attempts count as reconnect attempts). A device's own status message on
+// fieldhub/<site>/<address>/status, payload "offline" or "online" (what devices set as their MQTT
+// last will, and publish on connect), moves it to offline or online at once. A watchdog checks
+// every few seconds whether most active devices went silent while the session looks up, and
+// then re-sends SUBSCRIBE for every filter.
 // Runs on the io executor.
 class MqttAdapter final : public Adapter, public pipeline::AckTarget {
  public:
@@ -31,12 +46,28 @@ class MqttAdapter final : public Adapter, public pipeline::AckTarget {
  private:
   void on_message(const mqtt::InboundMessage& message);
   void on_link(const mqtt::LinkStatus& status);
+  // True if the message was a device status message (handled here, not normalized).
+  bool on_status(const mqtt::InboundMessage& message);
+  void schedule_watchdog();
+
+  static constexpr std::string_view link_name = "broker";
+  static constexpr std::chrono::seconds watchdog_period{5};
 
   normalize::Normalizer normalizer_;
   mqtt::Client client_;
   pipeline::Pipeline& pipeline_;
   const common::Clock& clock_;
   common::Gauge& link_up_;
+  common::Counter& status_messages_;
+  common::Counter& resubscribes_;
+  health::HealthTracker* health_;
+  std::vector<std::pair<std::string, std::uint8_t>> filters_;
+  // "<site>/<address>" of every MQTT device → its id, for status topics.
+  std::unordered_map<std::string, std::string> status_ids_;
+  std::optional<health::SubscriptionWatchdog> watchdog_;
+  boost::asio::steady_timer watchdog_timer_;
+  bool link_was_up_ = false;
+  bool link_reported_down_ = false;
   bool stopped_ = false;
 };
 
