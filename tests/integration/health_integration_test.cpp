@@ -97,6 +97,12 @@ TEST(HealthIntegration, BrokerDownMarksMqttDevicesOfflineAndTheyReturnOnFreshDat
   ASSERT_TRUE(wait_until([&] { return broker_state(fh) == "down"; }, 5s)) << fh.log();
   EXPECT_TRUE(wait_for_health(fh, "dev-0", "offline", "link down", 1s));
   EXPECT_TRUE(wait_for_health(fh, "dev-1", "offline", "link down", 1s));
+  const auto offline = fh.get("/api/v1/devices?health=offline");
+  ASSERT_TRUE(offline);
+  EXPECT_NE(offline->second.find(R"("id":"dev-0")"), std::string::npos) << offline->second;
+  // The gauge follows at the next health tick (500 ms).
+  EXPECT_TRUE(wait_until(
+      [&] { return fh.metrics()["fieldhub_health_devices{state=\"offline\"}"] == 2.0; }, 2s));
 
   broker.start();
   ASSERT_TRUE(wait_until([&] { return broker_state(fh) == "up"; }, 10s)) << fh.log();
