@@ -39,6 +39,28 @@ ModbusTcpAdapter::ModbusTcpAdapter(boost::asio::any_io_executor io, const config
         // (device, metric, ts) already: no digest.
         pipeline_.submit(std::move(env), 0);
       });
+  if (health::HealthTracker* health = pipeline_.health()) {
+    // The composition root registers each Modbus TCP device on link "modbus:host:port".
+    modbus::TcpStatusHooks hooks;
+    hooks.link = [this, health](const std::string& target, bool up, const std::string& reason) {
+      if (stopped_) return;
+      if (up) {
+        health->link_up("modbus:" + target);
+      } else {
+        health->link_down("modbus:" + target, reason);
+      }
+    };
+    hooks.cycle = [this, health](const std::string& device_id, bool failed, bool target_offline,
+                                 const std::string& reason) {
+      if (stopped_) return;
+      if (target_offline) {
+        health->device_offline(device_id, reason);
+      } else if (failed) {
+        health->cycle_failed(device_id, reason);
+      }
+    };
+    poller_->set_status_hooks(std::move(hooks));
+  }
 }
 
 void ModbusTcpAdapter::start() {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -16,6 +17,7 @@
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "config/config.h"
+#include "health/health_tracker.h"
 #include "pipeline/pipeline.h"
 #include "support/modbus_servers.h"
 
@@ -151,6 +153,60 @@ TEST(ModbusTcpAdapterTest, PollsTheSimulatorIntoThePipeline) {
       EXPECT_EQ(r.quality, model::Quality::good) << key << ": " << r.quality_reason;
     }
   }
+}
+
+TEST(ModbusTcpAdapterTest, ReportsLinkAndGatewayOfflineToTheHealthTracker) {
+  testing::ModbusSimServer sim;
+  testing::TempDir dir;
+  const std::string target = "127.0.0.1:" + std::to_string(sim.port());
+  std::ofstream(dir.path() / "fieldhub.toml")
+      << "data_dir = \"data\"\nprofiles_dir = \"" FIELDHUB_SOURCE_ROOT "/profiles\"\n"
+      << "[[devices]]\nid = \"meter\"\nsite = \"lab\"\nprofile = \"eastron-sdm630\"\n"
+      << "protocol = \"modbus_tcp\"\naddress = \"" << target << "\"\nunit_id = 1\n";
+  const config::Config config = config::load_config(dir.path() / "fieldhub.toml");
+
+  boost::asio::io_context io;
+  common::SystemClock clock;
+  common::Metrics metrics;
+  RecordingLiveStore live;
+  CountingHistoryStore history;
+  NullFeed feed;
+  health::HealthTracker tracker(clock);
+  const std::string link = "modbus:" + target;
+  tracker.register_device("meter", 1000ms, link, {}, health::Cadence::polled);
+  pipeline::Pipeline pipeline(io.get_executor(), config.pipeline, clock, metrics, live, history,
+                              feed);
+  pipeline.set_health(&tracker);
+  pipeline.start();
+  ModbusTcpAdapter adapter(io.get_executor(), config, pipeline, metrics, clock);
+  adapter.start();
+  const auto run_until = [&](const std::function<bool()>& done) {
+    const auto end = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < end && !done()) io.run_for(20ms);
+    return done();
+  };
+  EXPECT_TRUE(run_until([&] {
+    auto d = tracker.device("meter");
+    return tracker.link_state(link) == health::LinkState::up && d &&
+           d->state == health::State::online;
+  }));
+  // A gateway answering 0B: the device is offline, the link stays up.
+  sim.control("fault 1 exception code=0x0B");
+  EXPECT_TRUE(run_until([&] {
+    auto d = tracker.device("meter");
+    return d && d->state == health::State::offline;
+  }));
+  EXPECT_EQ(tracker.link_state(link), health::LinkState::up);
+  int not_offline = 0;
+  const auto end = std::chrono::steady_clock::now() + 1500ms;
+  while (std::chrono::steady_clock::now() < end) {
+    io.run_for(10ms);
+    if (tracker.device("meter")->state != health::State::offline) ++not_offline;
+  }
+  EXPECT_EQ(not_offline, 0);  // later cycles' bad readings do not make it look online
+  adapter.stop();
+  io.run_for(50ms);
+  pipeline.stop();
 }
 
 }  // namespace

@@ -25,13 +25,15 @@ struct TcpPoller::Device : std::enable_shared_from_this<TcpPoller::Device> {
   };
 
   Device(asio::any_io_executor io, TcpDeviceTarget t, std::shared_ptr<TcpLink> l,
-         const TcpPollerOptions& o, common::Metrics& m, const common::Clock& c, CycleSink& s)
+         const TcpPollerOptions& o, common::Metrics& m, const common::Clock& c, CycleSink& s,
+         TcpStatusHooks& h)
       : target(std::move(t)),
         link(std::move(l)),
         options(o),
         metrics(m),
         clock(c),
         sink(s),
+        hooks(h),
         timer(io),
         busy_timer(io),
         plan(plan_reads(*target.profile)) {
@@ -44,6 +46,7 @@ struct TcpPoller::Device : std::enable_shared_from_this<TcpPoller::Device> {
   common::Metrics& metrics;
   const common::Clock& clock;
   CycleSink& sink;
+  TcpStatusHooks& hooks;
   asio::steady_timer timer;
   asio::steady_timer busy_timer;
   std::vector<ReadRequest> plan;
@@ -61,6 +64,7 @@ struct TcpPoller::Device : std::enable_shared_from_this<TcpPoller::Device> {
   bool any_failure = false;
   bool target_offline = false;
   std::string abandon_reason;
+  std::string first_failure;
 
   ReadingContext context() const {
     return ReadingContext{target.device_id, clock.now(), "modbus_tcp", link->target()};
@@ -110,6 +114,7 @@ struct TcpPoller::Device : std::enable_shared_from_this<TcpPoller::Device> {
     splits.clear();
     any_reply = any_failure = target_offline = false;
     abandon_reason.clear();
+    first_failure.clear();
     next();
   }
 
@@ -180,7 +185,10 @@ struct TcpPoller::Device : std::enable_shared_from_this<TcpPoller::Device> {
     }
     append_failed(*target.profile, w.read, a.reason.empty() ? "bad_reply" : a.reason, context(),
                   out);
-    if (a.counts_failure) any_failure = true;
+    if (a.counts_failure) {
+      any_failure = true;
+      if (first_failure.empty()) first_failure = std::string(a.reason);
+    }
     if (a.target_offline) target_offline = true;
     if (a.abandon_cycle) abandon_reason = std::string(a.reason);
     work.pop_front();
@@ -208,6 +216,9 @@ struct TcpPoller::Device : std::enable_shared_from_this<TcpPoller::Device> {
     }
     if (!out.empty()) sink(target.device_id, link->target(), std::move(out));
     out.clear();
+    // After the readings: the pipeline's observation of them comes first, the verdict last.
+    const bool failed = target_offline || (!any_reply && any_failure);
+    if (hooks.cycle) hooks.cycle(target.device_id, failed, target_offline, first_failure);
     schedule();
   }
 
@@ -244,15 +255,16 @@ TcpPoller::TcpPoller(asio::any_io_executor io, std::vector<TcpDeviceTarget> devi
           links_.emplace(key, std::make_shared<TcpLink>(io, d.host, d.port, options_.link, metrics))
               .first;
     }
-    devices_.push_back(
-        std::make_shared<Device>(io, std::move(d), it->second, options_, metrics, clock, sink_));
+    devices_.push_back(std::make_shared<Device>(io, std::move(d), it->second, options_, metrics,
+                                                clock, sink_, hooks_));
   }
   for (auto& [key, link] : links_) {
     std::vector<std::weak_ptr<Device>> mine;
     for (auto& d : devices_) {
       if (d->link == link) mine.push_back(d);
     }
-    link->on_link([mine](bool up, const std::string&) {
+    link->on_link([this, mine, target = key](bool up, const std::string& reason) {
+      if (hooks_.link) hooks_.link(target, up, reason);
       if (!up) return;
       for (auto& w : mine) {
         if (auto d = w.lock()) d->poke();
@@ -276,7 +288,10 @@ void TcpPoller::stop() {
     d->timer.cancel();
     d->busy_timer.cancel();
   }
-  for (auto& [key, link] : links_) link->stop();
+  for (auto& [key, link] : links_) {
+    link->stop();
+    link->on_link(nullptr);  // the link may outlive the poller in pending handlers
+  }
 }
 
 bool TcpPoller::device_online(std::string_view device_id) const {

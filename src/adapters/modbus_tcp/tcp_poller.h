@@ -42,6 +42,17 @@ struct TcpDeviceTarget {
 using CycleSink = std::function<void(const std::string& device_id, const std::string& link,
                                      std::vector<model::Reading>&& readings)>;
 
+// Link and device state changes, for the health tracker. Optional; called on the io executor.
+struct TcpStatusHooks {
+  // A connection to "host:port" came up or went down (reason: "connect: Connection refused", ...).
+  std::function<void(const std::string& target, bool up, const std::string& reason)> link;
+  // A device's cycle ended. failed: no request was answered (timeouts, lost link, 0A/0B);
+  // reason: the first failure's reason. target_offline: a gateway said the device is absent.
+  std::function<void(const std::string& device_id, bool failed, bool target_offline,
+                     const std::string& reason)>
+      cycle;
+};
+
 // Polls Modbus TCP devices: one TcpLink per host:port, shared by every unit behind it; per device
 // the core's plan_reads() requests at their group intervals, one request of a device in flight at
 // a time (devices on one link run concurrently, up to the link's window). Faults follow the
@@ -62,6 +73,9 @@ class TcpPoller {
   TcpPoller(const TcpPoller&) = delete;
   TcpPoller& operator=(const TcpPoller&) = delete;
 
+  // Before start().
+  void set_status_hooks(TcpStatusHooks hooks) { hooks_ = std::move(hooks); }
+
   void start();
   void stop();
 
@@ -76,6 +90,7 @@ class TcpPoller {
  private:
   TcpPollerOptions options_;
   CycleSink sink_;
+  TcpStatusHooks hooks_;
   std::map<std::string, std::shared_ptr<TcpLink>, std::less<>> links_;
   std::vector<std::shared_ptr<Device>> devices_;
 };
