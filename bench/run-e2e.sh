@@ -40,7 +40,7 @@ max_queued_messages 1000000
 set_tcp_nodelay true
 log_dest file $work/mosquitto.log
 CONF
-/usr/sbin/mosquitto -c "$work/mosquitto.conf" & pids+=($!)
+/usr/sbin/mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.out" 2>&1 & pids+=($!)
 wait_port "$broker_port"
 
 {
@@ -74,7 +74,7 @@ echo "# $(date -u +%FT%TZ) $(nproc) cores, count=$count devices=$devices"
 # The broker's own limit first, before fieldhub subscribes.
 "$build/bin/fieldhub-load" --mode bare --broker-port "$broker_port" --count "$count" --devices "$devices" --site bare
 
-"$build/bin/fieldhub" --config "$work/fieldhub.toml" 2>"$work/fieldhub.log" & fh=$!; pids+=($fh)
+"$build/bin/fieldhub" --config "$work/fieldhub.toml" >"$work/fieldhub.out" 2>"$work/fieldhub.log" & fh=$!; pids+=($fh)
 wait_port "$http_port"
 # Measure only once fieldhub is subscribed.
 for _ in $(seq 100); do grep -q "connected to broker" "$work/fieldhub.log" && break; sleep 0.1; done
@@ -84,9 +84,14 @@ run() {
     --pid "$fh" --devices "$devices" --first-seq "$seq0" --timeout "${LOAD_TIMEOUT:-300}" "$@"
   seq0=$((seq0 + 10000000))
 }
-max1=$(run --count "$count" --values 1 | tee /dev/stderr)
+max1=$(run --count "$count" --values 1)
+echo "$max1"
 run --count $((count / 4)) --values 10
 rate=$(sed -n 's/.*msgs_per_s=\([0-9.]*\).*/\1/p' <<<"$max1")
 paced=$(awk -v r="$rate" 'BEGIN { printf "%d", r * 0.7 }')
 echo "# paced at 70 % of the sustained rate: $paced msgs/s, one in 100 an urgent event"
 run --count $((paced * 20)) --values 1 --rate "$paced" --event-every 100
+for rate in ${SWEEP:-}; do
+  echo "# paced at $rate msgs/s for 10 s, one in 100 an urgent event"
+  run --count $((rate * 10)) --values 1 --rate "$rate" --event-every 100
+done

@@ -455,6 +455,8 @@ int main(int argc, char** argv) {
         o.timeout = std::chrono::seconds{std::stoi(v)};
       else if (arg == "--first-seq")
         o.first_seq = std::stoll(v);
+      else if (arg == "--event-every")
+        o.event_every = std::stoll(v);
       else
         throw std::invalid_argument("unknown argument " + arg);
     }
