@@ -59,6 +59,9 @@ ModbusTcpAdapter::ModbusTcpAdapter(boost::asio::any_io_executor io, const config
         health->cycle_failed(device_id, reason);
       }
     };
+    hooks.rtt = [this, health](const std::string& target, std::chrono::microseconds rtt) {
+      if (!stopped_) health->link_rtt("modbus:" + target, rtt);
+    };
     poller_->set_status_hooks(std::move(hooks));
   }
 }

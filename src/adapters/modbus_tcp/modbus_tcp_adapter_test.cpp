@@ -190,6 +190,10 @@ TEST(ModbusTcpAdapterTest, ReportsLinkAndGatewayOfflineToTheHealthTracker) {
     return tracker.link_state(link) == health::LinkState::up && d &&
            d->state == health::State::online;
   }));
+  EXPECT_TRUE(run_until([&] {
+    auto l = tracker.link(link);
+    return l && l->rtt.samples > 0;
+  }));
   // A gateway answering 0B: the device is offline, the link stays up.
   sim.control("fault 1 exception code=0x0B");
   EXPECT_TRUE(run_until([&] {

@@ -139,6 +139,7 @@ struct TcpPoller::Device : std::enable_shared_from_this<TcpPoller::Device> {
   void on_result(const TcpResult& r) {
     if (stopped) return;
     Work& w = work.front();
+    if (r.outcome == Outcome::reply && hooks.rtt) hooks.rtt(link->target(), r.rtt);
     if (r.outcome == Outcome::reply && r.reply.status == ReplyStatus::ok) {
       any_reply = true;
       append_readings(*target.profile, w.read, r.reply, context(), out);

@@ -51,6 +51,8 @@ struct TcpStatusHooks {
   std::function<void(const std::string& device_id, bool failed, bool target_offline,
                      const std::string& reason)>
       cycle;
+  // The round-trip time of an answered request.
+  std::function<void(const std::string& target, std::chrono::microseconds rtt)> rtt;
 };
 
 // Polls Modbus TCP devices: one TcpLink per host:port, shared by every unit behind it; per device
