@@ -44,6 +44,9 @@ struct Envelope {
   // message (topic, payload, packet id) so that a redelivery after a restart is recognised.
   std::uint64_t replay_digest = 0;
   bool redelivered = false;  // the transport says this may be a repeat (MQTT DUP flag)
+  // False when the device itself said nothing: a polled cycle in which every read failed carries
+  // bad readings made by the adapter, which must not count as the device being heard.
+  bool device_heard = true;
   AckToken ack;
 };
 

@@ -138,7 +138,7 @@ void Pipeline::submit(Envelope&& env, std::uint64_t digest) {
                   [](const model::Event& e) { return !e.source_ts_trusted; });
   env.replay_digest = needs_digest ? digest : 0;
 
-  if (health_ != nullptr) observe_devices(*health_, env);
+  if (health_ != nullptr && env.device_heard) observe_devices(*health_, env);
 
   // Events first: an urgent call must not wait behind telemetry.
   for (const auto& e : env.events) {

@@ -180,6 +180,24 @@ TEST_F(PipelineTest, RefusedMessagesDoNotObserveTheDevice) {
   ASSERT_TRUE(run_until([&] { return acks.acked.size() == 1; }));
 }
 
+// A polled device that did not answer: the adapter's bad readings are stored and shown, but the
+// device was not heard, so health can take it offline after its failed cycles.
+TEST_F(PipelineTest, ReadingsMadeForASilentDeviceDoNotObserveIt) {
+  health::HealthTracker tracker(clock);
+  tracker.register_device("kwh-1", 10s, "modbus:10.0.0.5:502");
+  pipeline.set_health(&tracker);
+  auto failed = message(1);
+  failed.readings[0].value = {};
+  failed.readings[0].quality = model::Quality::bad;
+  failed.readings[0].quality_reason = "timeout";
+  failed.device_heard = false;
+  pipeline.submit(std::move(failed), 0);
+  EXPECT_EQ(tracker.device("kwh-1")->state, health::State::unknown);
+  EXPECT_EQ(live.applied, 1u);  // still shown as bad, never hidden
+  ASSERT_TRUE(run_until([&] { return acks.acked.size() == 1; }));
+  EXPECT_EQ(history.stored.size(), 1u);
+}
+
 TEST_F(PipelineTest, HealthEventsAreStoredAndPublishedButAreNotData) {
   health::HealthTracker tracker(clock);
   tracker.register_device("kwh-1", 10s, "broker");
@@ -284,11 +302,20 @@ TEST(PipelineSaturation, PausesAboveCapacityAndResumesBelowHalf) {
   pipeline.on_saturation([&](bool s) { changes.push_back(s); });
   history.hold();
   pipeline.start();
-  for (int i = 0; i < 6; ++i) {
+  const auto submit_one = [&] {
     Envelope env;
     env.events.push_back({.device_id = "d", .type = "call", .source_ts = t0, .received_ts = t0});
     pipeline.submit(std::move(env), 0);
+  };
+  // The writer takes the first message and blocks in the store; only then does the queue fill
+  // (otherwise group commit may take several at once and the depth seen here would vary).
+  submit_one();
+  const auto writing = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < writing) {
+    std::lock_guard lock(history.mutex);
+    if (history.attempts == 1) break;
   }
+  for (int i = 0; i < 5; ++i) submit_one();
   EXPECT_EQ(changes, (std::vector<bool>{true}));
   history.release();
   const auto deadline = std::chrono::steady_clock::now() + 5s;

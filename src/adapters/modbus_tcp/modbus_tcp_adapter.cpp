@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "adapters/modbus_tcp/modbus_tcp_adapter.h"
 
+#include <algorithm>
+
 namespace fieldhub::adapters {
 
 std::vector<modbus::TcpDeviceTarget> ModbusTcpAdapter::targets(const config::Config& config) {
@@ -35,6 +37,11 @@ ModbusTcpAdapter::ModbusTcpAdapter(boost::asio::any_io_executor io, const config
         if (stopped_) return;
         pipeline::Envelope env;
         env.readings = std::move(readings);
+        // A cycle in which no register could be read is the adapter speaking, not the device:
+        // health counts it as a failed cycle, never as the device being heard.
+        env.device_heard =
+            std::any_of(env.readings.begin(), env.readings.end(),
+                        [](const model::Reading& r) { return r.value.index() != 0; });
         // Every reading carries its receipt time as timestamp, so a replay is recognised by
         // (device, metric, ts) already: no digest.
         pipeline_.submit(std::move(env), 0);

@@ -155,62 +155,87 @@ TEST(ModbusTcpAdapterTest, PollsTheSimulatorIntoThePipeline) {
   }
 }
 
-TEST(ModbusTcpAdapterTest, ReportsLinkAndGatewayOfflineToTheHealthTracker) {
+// One simulated SDM630 polled by the adapter into a real Pipeline with a HealthTracker.
+struct HealthRig {
+  HealthRig() {
+    tracker.register_device("meter", 1000ms, link, {}, health::Cadence::polled);
+    pipeline.set_health(&tracker);
+    pipeline.start();
+    adapter =
+        std::make_unique<ModbusTcpAdapter>(io.get_executor(), config, pipeline, metrics, clock);
+    adapter->start();
+  }
+  ~HealthRig() {
+    adapter->stop();
+    io.run_for(50ms);
+    pipeline.stop();
+  }
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end && !done()) io.run_for(20ms);
+    return done();
+  }
+  health::State state() { return tracker.device("meter")->state; }
+  config::Config load() {
+    std::ofstream(dir.path() / "fieldhub.toml")
+        << "data_dir = \"data\"\nprofiles_dir = \"" FIELDHUB_SOURCE_ROOT "/profiles\"\n"
+        << "[[devices]]\nid = \"meter\"\nsite = \"lab\"\nprofile = \"eastron-sdm630\"\n"
+        << "protocol = \"modbus_tcp\"\naddress = \"" << target << "\"\nunit_id = 1\n";
+    return config::load_config(dir.path() / "fieldhub.toml");
+  }
+
   testing::ModbusSimServer sim;
   testing::TempDir dir;
   const std::string target = "127.0.0.1:" + std::to_string(sim.port());
-  std::ofstream(dir.path() / "fieldhub.toml")
-      << "data_dir = \"data\"\nprofiles_dir = \"" FIELDHUB_SOURCE_ROOT "/profiles\"\n"
-      << "[[devices]]\nid = \"meter\"\nsite = \"lab\"\nprofile = \"eastron-sdm630\"\n"
-      << "protocol = \"modbus_tcp\"\naddress = \"" << target << "\"\nunit_id = 1\n";
-  const config::Config config = config::load_config(dir.path() / "fieldhub.toml");
-
+  const std::string link = "modbus:" + target;
+  config::Config config = load();
   boost::asio::io_context io;
   common::SystemClock clock;
   common::Metrics metrics;
   RecordingLiveStore live;
   CountingHistoryStore history;
   NullFeed feed;
-  health::HealthTracker tracker(clock);
-  const std::string link = "modbus:" + target;
-  tracker.register_device("meter", 1000ms, link, {}, health::Cadence::polled);
-  pipeline::Pipeline pipeline(io.get_executor(), config.pipeline, clock, metrics, live, history,
-                              feed);
-  pipeline.set_health(&tracker);
-  pipeline.start();
-  ModbusTcpAdapter adapter(io.get_executor(), config, pipeline, metrics, clock);
-  adapter.start();
-  const auto run_until = [&](const std::function<bool()>& done) {
-    const auto end = std::chrono::steady_clock::now() + 5s;
-    while (std::chrono::steady_clock::now() < end && !done()) io.run_for(20ms);
-    return done();
-  };
-  EXPECT_TRUE(run_until([&] {
-    auto d = tracker.device("meter");
-    return tracker.link_state(link) == health::LinkState::up && d &&
-           d->state == health::State::online;
+  health::HealthTracker tracker{clock};
+  pipeline::Pipeline pipeline{
+      io.get_executor(), config.pipeline, clock, metrics, live, history, feed};
+  std::unique_ptr<ModbusTcpAdapter> adapter;
+};
+
+TEST(ModbusTcpAdapterTest, ReportsLinkAndGatewayOfflineToTheHealthTracker) {
+  HealthRig rig;
+  EXPECT_TRUE(rig.run_until([&] {
+    return rig.tracker.link_state(rig.link) == health::LinkState::up &&
+           rig.state() == health::State::online;
   }));
-  EXPECT_TRUE(run_until([&] {
-    auto l = tracker.link(link);
+  EXPECT_TRUE(rig.run_until([&] {
+    auto l = rig.tracker.link(rig.link);
     return l && l->rtt.samples > 0;
   }));
   // A gateway answering 0B: the device is offline, the link stays up.
-  sim.control("fault 1 exception code=0x0B");
-  EXPECT_TRUE(run_until([&] {
-    auto d = tracker.device("meter");
-    return d && d->state == health::State::offline;
-  }));
-  EXPECT_EQ(tracker.link_state(link), health::LinkState::up);
+  rig.sim.control("fault 1 exception code=0x0B");
+  EXPECT_TRUE(rig.run_until([&] { return rig.state() == health::State::offline; }));
+  EXPECT_EQ(rig.tracker.link_state(rig.link), health::LinkState::up);
   int not_offline = 0;
   const auto end = std::chrono::steady_clock::now() + 1500ms;
   while (std::chrono::steady_clock::now() < end) {
-    io.run_for(10ms);
-    if (tracker.device("meter")->state != health::State::offline) ++not_offline;
+    rig.io.run_for(10ms);
+    if (rig.state() != health::State::offline) ++not_offline;
   }
   EXPECT_EQ(not_offline, 0);  // later cycles' bad readings do not make it look online
-  adapter.stop();
-  io.run_for(50ms);
-  pipeline.stop();
+}
+
+// RELIABILITY.md: a slave gone silent behind a live link is offline within 5 s (its failed
+// cycles are not mistaken for the device being heard), and online again once it answers.
+TEST(ModbusTcpAdapterTest, SilentDeviceGoesOfflineWithinFiveSecondsAndReturns) {
+  HealthRig rig;
+  ASSERT_TRUE(rig.run_until([&] { return rig.state() == health::State::online; }));
+  rig.sim.control("fault 1 silence");
+  const auto silent_at = std::chrono::steady_clock::now();
+  EXPECT_TRUE(rig.run_until([&] { return rig.state() == health::State::offline; }, 6s));
+  EXPECT_LE(std::chrono::steady_clock::now() - silent_at, 5s);
+  EXPECT_EQ(rig.tracker.link_state(rig.link), health::LinkState::up);
+  rig.sim.control("clear 1");
+  EXPECT_TRUE(rig.run_until([&] { return rig.state() == health::State::online; }, 15s));
 }
 
 }  // namespace
