@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Installs what is missing, builds, and runs the demo: a local Mosquitto on 127.0.0.1:1883,
-# fieldhub on the embedded default (in-process live state, SQLite in data/), and fieldhub-sim
-# publishing every kind of device. Open http://127.0.0.1:8080. Ctrl-C stops what it started.
+# fieldhub on the embedded default (in-process live state, SQLite in data/), fieldhub-sim
+# publishing every kind of device over MQTT, and fieldhub-modbus-sim answering as a Modbus TCP
+# kWh meter that fieldhub polls. Open http://127.0.0.1:8080. Ctrl-C stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -10,7 +11,7 @@ root=$(pwd)
 scripts/install-deps.sh
 build=build/demo
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFIELDHUB_BENCH=OFF
-cmake --build "$build" -j2 --target fieldhub fieldhub-sim
+cmake --build "$build" -j2 --target fieldhub fieldhub-sim fieldhub-modbus-sim
 
 run_dir="$root/.demo"
 mkdir -p "$run_dir/mosquitto" "$root/data"
@@ -49,6 +50,11 @@ CONF
   port_open 1883 || { echo "demo: mosquitto did not start; see $run_dir/mosquitto.log" >&2; exit 1; }
   echo "demo: mosquitto on 127.0.0.1:1883 (log $run_dir/mosquitto.log)"
 fi
+
+# Modbus devices answer on 127.0.0.1:5020 (an SDM630-like kWh meter at unit 1, and more).
+"$build/bin/fieldhub-modbus-sim" --tcp-port 5020 > "$run_dir/modbus-sim.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do port_open 5020 && break; sleep 0.1; done
 
 "$build/bin/fieldhub" --config config/demo.toml &
 pids+=($!)
