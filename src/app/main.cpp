@@ -4,6 +4,7 @@
 // writer's thread and the API's query thread) until SIGINT or SIGTERM.
 #include <array>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <fstream>
@@ -12,6 +13,8 @@
 #include <sstream>
 
 #include "adapters/adapters.h"
+#include "alarms/alarm_engine.h"
+#include "alarms/alarm_journal.h"
 #include "common/clock.h"
 #include "common/json_writer.h"
 #include "common/log.h"
@@ -43,6 +46,58 @@ class HubFeed final : public pipeline::LiveFeed {
  private:
   web::LiveHub& hub_;
 };
+
+// Alarm changes go to every console at once (a status frame: never coalesced or dropped) and to
+// history as an "alarm" event with who did what: the audit trail.
+class AlarmOutlet final : public alarms::AlarmSink {
+ public:
+  AlarmOutlet(web::LiveHub& hub, pipeline::Pipeline& pipeline) : hub_(hub), pipeline_(pipeline) {}
+
+  void alarm_changed(const alarms::Alarm& a, alarms::Change change, std::string_view by,
+                     std::string_view text) override {
+    std::string frame;
+    common::JsonWriter w(frame);
+    w.begin_object().field("type", "alarm").field("change", alarms::to_string(change));
+    if (!by.empty()) w.field("by", by);
+    w.key("alarm");
+    alarms::write_alarm(w, a);
+    w.end_object();
+    hub_.publish_status(frame);
+
+    model::Event e;
+    e.device_id = a.device.empty() ? a.link : a.device;
+    e.type = "alarm";
+    e.priority = a.priority;
+    e.source_ts = e.received_ts = a.changed_at;
+    std::string attrs;
+    common::JsonWriter aw(attrs);
+    aw.begin_object().key("alarm_id").value(std::to_string(a.id));
+    aw.field("change", alarms::to_string(change)).field("alarm_type", std::string_view{a.type});
+    aw.field("state", alarms::to_string(a.state)).field("message", std::string_view{a.message});
+    aw.field("count", static_cast<std::uint64_t>(a.count));
+    aw.field("tier", static_cast<std::uint64_t>(a.tier));
+    if (!by.empty()) aw.field("by", by);
+    if (!text.empty()) aw.field("text", text);
+    aw.end_object();
+    e.attributes_json = std::move(attrs);
+    e.provenance.adapter = "alarms";
+    pipeline_.submit_system_event(std::move(e));
+  }
+
+ private:
+  web::LiveHub& hub_;
+  pipeline::Pipeline& pipeline_;
+};
+
+// The open alarms as the frame a console gets when it connects, after its snapshot.
+std::string open_alarms_frame(const alarms::AlarmEngine& engine) {
+  std::string frame;
+  common::JsonWriter w(frame);
+  w.begin_object().field("type", "alarms").key("alarms").begin_array();
+  for (const alarms::Alarm* a : engine.list({})) alarms::write_alarm(w, *a);
+  w.end_array().end_object();
+  return frame;
+}
 
 // The link a device's data arrives on, named as docs/decisions/0006-health-model.md says.
 std::string link_of(const config::Config& cfg, const model::Device& d) {
@@ -221,10 +276,22 @@ int run(const Options& opts) {
       by_state[i]->set(static_cast<std::int64_t>(s.counts[i]));
     }
   };
+  // Alarms: rebuilt from their journal before anything can raise or show one.
+  alarms::AlarmJournal journal(
+      cfg.data_dir / "alarms.journal", metrics,
+      [&io](std::function<void()> flush) { boost::asio::post(io, std::move(flush)); });
+  AlarmOutlet outlet(hub, pipeline);
+  alarms::AlarmEngine alarm_engine(cfg, clock, metrics, journal, outlet);
+  alarm_engine.restore();
+  pipeline.set_observer(&alarm_engine);
+  hub.set_attach_frame([&alarm_engine] { return open_alarms_frame(alarm_engine); });
+
   tracker.on_change([&](const health::HealthChange& c) {
     transitions[static_cast<std::size_t>(c.to)]->inc();
     pipeline.submit_health_event(health_event(c));
+    alarm_engine.on_device_health(c);
   });
+  tracker.on_link_change([&](const health::LinkChange& c) { alarm_engine.on_link(c); });
   pipeline.set_health(&tracker);
 
   common::Gauge& broker_up =
@@ -249,7 +316,8 @@ int run(const Options& opts) {
                       }
                       return report;
                     },
-                .tracker = &tracker});
+                .tracker = &tracker,
+                .alarms = &alarm_engine});
   web::HttpServer server(io.get_executor(), cfg.server, api, hub);
   if (const auto ec = server.start()) {
     common::log(common::LogLevel::error, "web",
@@ -283,6 +351,18 @@ int run(const Options& opts) {
     });
   };
   schedule_health();
+  // Alarm timers (re-notification, escalation, shelving, threshold hold times) every 250 ms.
+  boost::asio::steady_timer alarm_timer(io);
+  std::function<void()> schedule_alarms = [&] {
+    alarm_timer.expires_after(std::chrono::milliseconds{250});
+    alarm_timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      alarm_engine.tick(clock.now());
+      schedule_alarms();
+    });
+  };
+  alarm_engine.tick(clock.now());
+  schedule_alarms();
   common::log(common::LogLevel::info, "fieldhub",
               "running with " + std::to_string(cfg.devices.size()) + " devices");
 
@@ -293,6 +373,8 @@ int run(const Options& opts) {
                 std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
     for (auto& a : adapters) a->stop();
     health_timer.cancel();
+    alarm_timer.cancel();
+    journal.flush();
     save_health(tracker, health_file);
     server.stop();
     // Writes what is queued; acknowledgements no longer reach the broker, which redelivers

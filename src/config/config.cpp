@@ -708,6 +708,141 @@ void read_events(Section& profile, Profile& p) {
   }
 }
 
+const AlarmRule* find_alarm(const Profile& p, std::string_view name) {
+  for (const auto& a : p.alarms) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+void read_alarms(Section& profile, Profile& p) {
+  const toml::array* alarms = profile.array_of_tables("alarms");
+  if (alarms == nullptr) return;
+  std::size_t index = 0;
+  for (const auto& node : *alarms) {
+    const auto& t = *node.as_table();
+    Section s(profile.file(), t, "alarms[" + std::to_string(index++) + "]");
+    AlarmRule a;
+    a.line = s.line(nullptr);
+    const auto event = s.string("event");
+    const auto metric = s.string("metric");
+    const auto health = s.string("health");
+    if (int{event.has_value()} + int{metric.has_value()} + int{health.has_value()} != 1) {
+      s.fail(nullptr, "event", "an alarm has exactly one of event, metric or health");
+    }
+    std::optional<model::Priority> default_priority;
+    if (event) {
+      a.trigger = AlarmRule::Trigger::event;
+      const EventSpec* spec = p.event(*event);
+      if (spec == nullptr) {
+        s.fail(t.get("event"), "event", "'" + *event + "' is not an event of this profile");
+      }
+      a.event = *event;
+      if (spec->priority != model::Priority::none) default_priority = spec->priority;
+      if (auto clear = s.string("clear_event")) {
+        if (p.event(*clear) == nullptr || *clear == *event) {
+          s.fail(t.get("clear_event"), "clear_event",
+                 "'" + *clear + "' is not another event of this profile");
+        }
+        a.clear_event = *clear;
+      }
+      a.name = *event;
+    } else if (metric) {
+      a.trigger = AlarmRule::Trigger::threshold;
+      const MetricSpec* spec = p.metric(*metric);
+      if (spec == nullptr || spec->type != model::ValueType::number) {
+        s.fail(t.get("metric"), "metric",
+               "'" + *metric + "' is not a number metric of this profile");
+      }
+      a.metric = *metric;
+      a.above = s.number("above");
+      a.below = s.number("below");
+      if (!a.above && !a.below) s.fail(nullptr, "above", "a threshold needs above or below");
+      if (a.above && a.below && *a.below >= *a.above) {
+        s.fail(t.get("below"), "below", "must be less than above");
+      }
+      a.hold = s.duration("for", milliseconds{0}, std::chrono::hours{24}).value_or(milliseconds{0});
+      a.deadband = s.number("deadband").value_or(0.0);
+      if (a.deadband < 0) s.fail(t.get("deadband"), "deadband", "must be >= 0");
+      a.name = *metric + (a.above && a.below ? "_out_of_range" : a.above ? "_high" : "_low");
+    } else {
+      a.trigger = AlarmRule::Trigger::health;
+      if (*health != "offline" && *health != "stale") {
+        s.fail(t.get("health"), "health", "must be offline or stale");
+      }
+      a.event = *health;
+      a.name = "device_" + *health;
+    }
+    if (a.trigger != AlarmRule::Trigger::event) {
+      for (const std::string_view key : {"clear_event"}) {
+        if (t.get(key) != nullptr)
+          s.fail(t.get(key), key, "only event alarms have " + std::string(key));
+      }
+    }
+    if (a.trigger != AlarmRule::Trigger::threshold) {
+      for (const std::string_view key : {"above", "below", "for", "deadband"}) {
+        if (t.get(key) != nullptr)
+          s.fail(t.get(key), key, "only metric alarms have " + std::string(key));
+      }
+    }
+    if (auto name = s.string("name")) {
+      if (!is_metric_name(*name)) {
+        s.fail(t.get("name"), "name", "'" + *name + "' must be lower-case letters, digits and _");
+      }
+      a.name = *name;
+    }
+    if (find_alarm(p, a.name) != nullptr) {
+      s.fail(t.get("name"), "name", "alarm '" + a.name + "' is defined twice (give it a name)");
+    }
+    if (auto priority = s.string("priority")) {
+      const auto parsed = model::parse_priority(*priority);
+      if (!parsed || *parsed == model::Priority::none) {
+        s.fail(t.get("priority"), "priority", "must be high, medium or low");
+      }
+      a.priority = *parsed;
+    } else if (default_priority) {
+      a.priority = *default_priority;
+    } else {
+      s.fail(nullptr, "priority", "is required (the event has no priority)");
+    }
+    a.latch = s.boolean("latch").value_or(false);
+    a.message = s.string("message").value_or("");
+    if (auto priority = s.string("escalate_priority")) {
+      const auto parsed = model::parse_priority(*priority);
+      if (!parsed || *parsed == model::Priority::none) {
+        s.fail(t.get("escalate_priority"), "escalate_priority", "must be high, medium or low");
+      }
+      a.escalate_priority = *parsed;
+    }
+    const bool high =
+        a.priority == model::Priority::high || a.escalate_priority == model::Priority::high;
+    a.renotify = s.duration("renotify", milliseconds{0}, std::chrono::hours{24})
+                     .value_or(high ? milliseconds{std::chrono::seconds{30}} : milliseconds{0});
+    if (const toml::node* n = s.find("escalate")) {
+      const toml::array* tiers = n->as_array();
+      if (tiers == nullptr)
+        s.fail(n, "escalate", "must be an array of durations such as [\"30s\"]");
+      for (const auto& tier : *tiers) {
+        const auto* text = tier.as_string();
+        const auto d = text != nullptr ? parse_duration(text->get()) : std::nullopt;
+        if (!d || d->count() <= 0) s.fail(&tier, "escalate", "each tier is a positive duration");
+        if (!a.escalate.empty() && *d <= a.escalate.back()) {
+          s.fail(&tier, "escalate", "tiers must be in increasing order");
+        }
+        a.escalate.push_back(*d);
+      }
+    } else if (a.priority == model::Priority::high) {
+      using std::chrono::seconds;
+      a.escalate = {seconds{30}, seconds{60}, seconds{120}};
+    }
+    if (a.escalate_priority && a.escalate.empty()) {
+      s.fail(t.get("escalate_priority"), "escalate_priority", "needs escalate tiers");
+    }
+    s.check_unknown();
+    p.alarms.push_back(std::move(a));
+  }
+}
+
 // Most general first, so a location reads campus → building → ... → bed whatever the TOML order.
 constexpr std::array<std::string_view, 13> location_hierarchy = {
     "campus", "building", "floor", "wing", "ward",    "area",    "department",
@@ -1006,6 +1141,21 @@ void read_mqtt(Section& root, Config& c) {
   s.check_unknown();
 }
 
+void read_alarm_settings(Section& root, Config& c) {
+  const toml::table* t = root.subtable("alarms");
+  if (t == nullptr) return;
+  Section s(root.file(), *t, "alarms");
+  if (auto d = s.duration("chatter_window", milliseconds{0}, std::chrono::hours{24})) {
+    c.alarms.chatter_window = *d;
+  }
+  if (auto priority = s.string("link_down")) {
+    const auto parsed = model::parse_priority(*priority);
+    if (!parsed) s.fail(t->get("link_down"), "link_down", "must be high, medium, low or none");
+    c.alarms.link_down = *parsed;
+  }
+  s.check_unknown();
+}
+
 void read_pipeline(Section& root, Config& c) {
   const toml::table* t = root.subtable("pipeline");
   if (t == nullptr) return;
@@ -1077,6 +1227,7 @@ Profile build_profile(const toml::table& root, const fs::path& file) {
   read_metrics(s, p);
   check_register_overlaps(file, p);
   read_events(s, p);
+  read_alarms(s, p);
   if (p.metrics.empty() && p.events.empty()) {
     s.fail(nullptr, "metrics", "a profile needs at least one metric or event");
   }
@@ -1094,6 +1245,7 @@ Config build_config(const toml::table& root, const fs::path& file) {
   read_server(s, c, dir);
   read_mqtt(s, c);
   read_pipeline(s, c);
+  read_alarm_settings(s, c);
   read_stores(s, c, dir);
   read_serial_buses(s, c);
   read_devices(s, c);

@@ -75,6 +75,40 @@ struct EventSpec {
   std::string path;  // json format: the field whose presence raises this event; empty for fieldhub
 };
 
+// When an alarm is raised, from a device's profile ([[alarms]]). One rule, one alarm source per
+// device: a repeat while its alarm is still open counts on the same alarm (chattering grouped).
+struct AlarmRule {
+  enum class Trigger : std::uint8_t { event, threshold, health };
+  std::string name;  // unique in the profile; the alarm's type
+  Trigger trigger = Trigger::event;
+  std::string event;        // event: the event type that raises it
+  std::string clear_event;  // event: the event type that returns it to normal (e.g. cancel)
+  bool latch = false;       // stays active after returning to normal until an operator resets it
+  std::string metric;       // threshold: the number metric watched
+  std::optional<double> above;
+  std::optional<double> below;
+  std::chrono::milliseconds hold{0};  // threshold: "for": the condition must hold this long
+  double deadband = 0.0;              // threshold: returns to normal only this far inside the limit
+  model::Priority priority = model::Priority::medium;
+  std::string message;
+  // Unacknowledged: sound again every `renotify` (0: never) and escalate at each delay after the
+  // raise, the first tier also raising the priority to `escalate_priority` when set.
+  std::chrono::milliseconds renotify{0};
+  std::vector<std::chrono::milliseconds> escalate;
+  std::optional<model::Priority> escalate_priority;
+  std::uint32_t line = 0;
+};
+
+// Site-wide alarm settings ([alarms] in fieldhub.toml).
+struct AlarmSettings {
+  // A source that raises again within this time after its alarm closed reopens that alarm (count
+  // + 1) instead of opening another: chattering is grouped.
+  std::chrono::milliseconds chatter_window{std::chrono::seconds{60}};
+  // A link going down (broker, Modbus connection, serial bus) raises a technical alarm with this
+  // priority; none: no link alarms.
+  model::Priority link_down = model::Priority::medium;
+};
+
 enum class PayloadFormat { fieldhub, json };
 enum class TimestampFormat { rfc3339, epoch_ms, epoch_s, naive_utc };
 
@@ -160,6 +194,7 @@ struct Profile {
   MqttMapping mqtt;
   std::vector<MetricSpec> metrics;
   std::vector<EventSpec> events;
+  std::vector<AlarmRule> alarms;
   ModbusProfileSettings modbus;
   std::vector<RegisterSpec> registers;  // Modbus register map, in declaration order
   std::filesystem::path file;
@@ -198,6 +233,7 @@ struct Config {
   MqttConfig mqtt;
   PipelineConfig pipeline;
   StoreConfig stores;
+  AlarmSettings alarms;
   std::vector<Profile> profiles;  // every profile a device uses
   std::vector<model::Device> devices;
   std::vector<SerialBus> serial_buses;

@@ -146,9 +146,11 @@ void Pipeline::submit(Envelope&& env, std::uint64_t digest) {
     feed_.publish_event(e);
   }
   events_ingested_.inc(env.events.size());
+  if (observer_ != nullptr && !env.events.empty()) observer_->on_events(env.events, digest);
   if (!env.readings.empty()) {
     live_.apply(env.readings);
     feed_.publish_readings(env.readings);
+    if (observer_ != nullptr) observer_->on_readings(env.readings);
     readings_ingested_.inc(env.readings.size());
   }
   writer_.push(std::move(env));
@@ -157,6 +159,14 @@ void Pipeline::submit(Envelope&& env, std::uint64_t digest) {
 
 void Pipeline::submit_health_event(model::Event&& event) {
   feed_.publish_event(event);
+  events_ingested_.inc();
+  Envelope env;
+  env.events.push_back(std::move(event));
+  writer_.push(std::move(env));
+  update_saturation();
+}
+
+void Pipeline::submit_system_event(model::Event&& event) {
   events_ingested_.inc();
   Envelope env;
   env.events.push_back(std::move(event));

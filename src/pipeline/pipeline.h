@@ -29,6 +29,15 @@ class LiveFeed {
   virtual void publish_event(const model::Event& event) = 0;
 };
 
+// Who else sees every accepted record, right after the live feed (the alarm engine). Called on the
+// io executor; must not block. `message_digest` identifies the inbound message (0: none).
+class RecordObserver {
+ public:
+  virtual ~RecordObserver() = default;
+  virtual void on_events(std::span<const model::Event> events, std::uint64_t message_digest) = 0;
+  virtual void on_readings(std::span<const model::Reading> readings) = 0;
+};
+
 // The only place records flow. Every adapter hands each inbound message to submit() as an
 // Envelope; the pipeline validates it, drops redeliveries it has already taken, and fans it out:
 // events to the live feed at once (they never wait behind telemetry batches), readings to the
@@ -57,6 +66,10 @@ class Pipeline {
   // health tracker nor moves its last_seen in the live store.
   void submit_health_event(model::Event&& event);
 
+  // A record the process itself makes (an alarm change and who made it): history only, not the
+  // live feed (the caller publishes its own frame) and not the health tracker.
+  void submit_system_event(model::Event&& event);
+
   // A message with nothing to store (a device's status message): acknowledged once everything
   // queued before it is durable, so acknowledgements keep the order of the messages.
   void acknowledge_in_order(AckToken ack);
@@ -66,6 +79,8 @@ class Pipeline {
   // Null: no health tracking (unit tests).
   void set_health(health::HealthTracker* tracker) { health_ = tracker; }
   health::HealthTracker* health() const { return health_; }
+  // The alarm engine; null: none (unit tests).
+  void set_observer(RecordObserver* observer) { observer_ = observer; }
 
   bool saturated() const { return saturated_; }
   // Called on the io executor when saturation starts (true) or ends (false).
@@ -87,6 +102,7 @@ class Pipeline {
   HistoryWriter writer_;
   bool saturated_ = false;
   health::HealthTracker* health_ = nullptr;
+  RecordObserver* observer_ = nullptr;
   std::function<void(bool)> on_saturation_;
 
   // Digests of recent messages, to drop a broker redelivery of a message still in flight here.

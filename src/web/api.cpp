@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "web/api.h"
 
+#include <simdjson.h>
+
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -343,6 +345,116 @@ std::string content_type_for(const std::filesystem::path& file) {
   return "application/octet-stream";
 }
 
+// GET /api/v1/alarms and POST /api/v1/alarms/{id}/{action}: the alarm console's routes.
+Response alarm_error(const alarms::ActionError& e) {
+  switch (e.code) {
+    case alarms::ActionError::Code::not_found:
+      return error(404, e.message);
+    case alarms::ActionError::Code::conflict:
+      return error(409, e.message);
+    case alarms::ActionError::Code::bad_request:
+      break;
+  }
+  return error(400, e.message);
+}
+
+Response alarm_json(const alarms::Alarm& a) {
+  std::string body;
+  JsonWriter w(body);
+  alarms::write_alarm(w, a);
+  return json_response(200, std::move(body));
+}
+
+Response list_alarms(alarms::AlarmEngine& engine, const Query& query) {
+  const Params params(query, {"state", "priority", "site", "device", "limit"});
+  if (params.error_response()) return *params.error_response();
+  alarms::AlarmFilter f;
+  if (const auto state = params.filter("state")) {
+    if (*state == "open") {
+      f.scope = alarms::AlarmFilter::Scope::open;
+    } else if (*state == "active") {
+      f.scope = alarms::AlarmFilter::Scope::active;
+    } else if (*state == "unacked") {
+      f.scope = alarms::AlarmFilter::Scope::unacked;
+    } else if (*state == "all") {
+      f.scope = alarms::AlarmFilter::Scope::all;
+    } else {
+      return error(400, "parameter 'state': must be open, active, unacked or all");
+    }
+  }
+  if (const auto priority = params.filter("priority")) {
+    f.priority = model::parse_priority(*priority);
+    if (!f.priority || *f.priority == model::Priority::none) {
+      return error(400, "parameter 'priority': must be high, medium or low");
+    }
+  }
+  f.site = params.filter("site").value_or("");
+  f.device = params.filter("device").value_or("");
+  std::optional<Response> err;
+  f.limit = params.limit(Api::max_alarm_limit, Api::max_alarm_limit, err);
+  if (err) return *err;
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object().key("alarms").begin_array();
+  for (const alarms::Alarm* a : engine.list(f)) alarms::write_alarm(w, *a);
+  w.end_array().end_object();
+  return json_response(200, std::move(body));
+}
+
+Response act_on_alarm(alarms::AlarmEngine& engine, const common::Clock& clock,
+                      std::string_view id_text, std::string_view action, const std::string& body) {
+  std::uint64_t id = 0;
+  const auto [end, ec] = std::from_chars(id_text.data(), id_text.data() + id_text.size(), id);
+  if (ec != std::errc{} || end != id_text.data() + id_text.size()) {
+    return error(404, "no alarm " + std::string(id_text));
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::object fields;
+  if (parser.parse(body).get(fields) != simdjson::SUCCESS) {
+    return error(400, "the body must be a JSON object");
+  }
+  std::string by;
+  std::string text;
+  std::optional<double> minutes;
+  for (const auto field : fields) {
+    const std::string_view key = field.key;
+    std::string_view s;
+    if (key == "by" || key == "comment" || key == "text") {
+      if (field.value.get_string().get(s) != simdjson::SUCCESS) {
+        return error(400, "field '" + std::string(key) + "': must be a string");
+      }
+      (key == "by" ? by : text) = std::string(s);
+    } else if (key == "minutes" && action == "shelve") {
+      double m = 0;
+      if (field.value.get_double().get(m) != simdjson::SUCCESS) {
+        return error(400, "field 'minutes': must be a number");
+      }
+      minutes = m;
+    } else {
+      return error(400, "unknown field '" + std::string(key) + "'");
+    }
+  }
+  alarms::ActionResult result = alarms::ActionError{};
+  if (action == "ack") {
+    result = engine.ack(id, by, text);
+  } else if (action == "reset") {
+    result = engine.reset(id, by, text);
+  } else if (action == "shelve") {
+    if (!minutes || !std::isfinite(*minutes)) return error(400, "field 'minutes': required");
+    const auto until =
+        clock.now() + std::chrono::microseconds{static_cast<std::int64_t>(*minutes * 60e6)};
+    result = engine.shelve(id, by, until, text);
+  } else if (action == "unshelve") {
+    result = engine.unshelve(id, by);
+  } else if (action == "comment") {
+    result = engine.comment(id, by, text);
+  } else {
+    return error(404, "no such alarm action '" + std::string(action) +
+                          "' (ack, reset, shelve, unshelve, comment)");
+  }
+  return result.ok() ? alarm_json(result.value()) : alarm_error(result.status());
+}
+
 }  // namespace
 
 Target parse_target(std::string_view target) {
@@ -637,6 +749,20 @@ void Api::handle(const Request& request, Done done) {
             return json_response(200, std::move(body));
           },
           std::move(done));
+    }
+    if (resource == "alarms" && ctx_.alarms != nullptr && (seg.size() == 3 || seg.size() == 5)) {
+      if (seg.size() == 3) {
+        if (!get) return respond("/api/v1/alarms", method_not_allowed(), done);
+        return respond("/api/v1/alarms", list_alarms(*ctx_.alarms, t.query), done);
+      }
+      const std::string route = "/api/v1/alarms/{id}/{action}";
+      if (request.method != "POST") {
+        Response r = error(405, "method not allowed");
+        r.headers.emplace_back("Allow", "POST");
+        return respond(route, std::move(r), done);
+      }
+      return respond(route, act_on_alarm(*ctx_.alarms, ctx_.clock, seg[3], seg[4], request.body),
+                     done);
     }
     if (resource == "dead-letters" && seg.size() == 3) {
       const std::string route = "/api/v1/dead-letters";

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "alarms/alarm_engine.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "config/config.h"
@@ -36,6 +37,8 @@ struct ApiContext {
   // Device and link health for /api/v1/health and the health fields of /api/v1/devices. Read on
   // the io executor only (handle()), like the tracker itself. Null: health fields are null.
   const health::HealthTracker* tracker = nullptr;
+  // Alarms for /api/v1/alarms (io executor only). Null: the routes answer 404.
+  alarms::AlarmEngine* alarms = nullptr;
 };
 
 // One HTTP request as the API sees it, independent of the transport.
@@ -95,6 +98,7 @@ class Api {
   static constexpr std::size_t max_event_limit = 10000;
   static constexpr std::size_t max_dead_letter_limit = 1000;
   static constexpr std::size_t dead_letter_text_cap = 4096;
+  static constexpr std::size_t max_alarm_limit = 1000;
 
  private:
   struct QueryThread;

@@ -126,6 +126,15 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
     keep_alive_ = req.keep_alive();
     const Target target = parse_target(req.target());
     if (target.ok && target.path == live_route) return upgrade(std::move(req), target);
+    // A page on another origin must not act for an operator (acknowledge, shelve): changes are
+    // refused unless they come from this server's own pages or from a tool without an Origin.
+    if (req.method() != http::verb::get && req.method() != http::verb::head) {
+      const auto origin = req[http::field::origin];
+      if (!origin.empty() && !same_origin(origin, req[http::field::host])) {
+        server_->api.count_request("cross-origin", 403);
+        return write(error_response(403, "origin not allowed"));
+      }
+    }
 
     Request request{std::string(req.method_string()), std::string(req.target()),
                     std::move(req.body())};

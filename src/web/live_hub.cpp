@@ -95,6 +95,7 @@ LiveHub::SessionId LiveHub::attach(LiveSink& sink, LiveFilter filter) {
   w.end_object().end_object();
   s.urgent.push_back(std::make_shared<const std::string>(std::move(hello)));
   s.urgent.push_back(std::make_shared<const std::string>(render_snapshot(s.filter)));
+  if (attach_frame_) s.urgent.push_back(std::make_shared<const std::string>(attach_frame_()));
   sessions_gauge_.add(1);
   pump(s);
   return id;

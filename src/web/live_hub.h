@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -71,6 +72,8 @@ class LiveHub {
   // Registers a session and queues its "hello" and a snapshot of the live state (filtered), so
   // a reconnecting client resyncs. The sink must stay valid until detach().
   SessionId attach(LiveSink& sink, LiveFilter filter);
+  // A frame every new session gets right after its snapshot (the open alarms), made at attach.
+  void set_attach_frame(std::function<std::string()> make) { attach_frame_ = std::move(make); }
   void detach(SessionId id);
   // The sink's last send() completed: the next frame, if any, is sent now.
   void on_sent(SessionId id);
@@ -116,6 +119,7 @@ class LiveHub {
 
   const stores::LiveStore& live_;
   const common::Clock& clock_;
+  std::function<std::string()> attach_frame_;
   LiveHubLimits limits_;
   std::unordered_map<std::string, std::string> site_by_device_;
   std::map<SessionId, Session> sessions_;
