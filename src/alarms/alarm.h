@@ -52,7 +52,8 @@ struct Alarm {
   std::string site;
   model::Location location;
   Kind kind = Kind::event;
-  std::string type;  // the rule's name: code_blue, call, temperature_high, device_offline, link_down
+  std::string
+      type;  // the rule's name: code_blue, call, temperature_high, device_offline, link_down
   model::Priority priority = model::Priority::medium;
   model::Priority base_priority = model::Priority::medium;
   State state = State::active_unacked;

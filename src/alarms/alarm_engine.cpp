@@ -124,9 +124,9 @@ std::size_t AlarmEngine::restore() {
   for (const auto& [id, a] : alarms_) unacked += a.unacked() ? 1 : 0;
   open_gauge_.set(static_cast<std::int64_t>(open_.size()));
   unacked_gauge_.set(unacked);
-  common::log(common::LogLevel::info, "alarms",
-              "restored " + std::to_string(open_.size()) + " open alarms from " +
-                  journal_.file().string());
+  common::log(
+      common::LogLevel::info, "alarms",
+      "restored " + std::to_string(open_.size()) + " open alarms from " + journal_.file().string());
   return open_.size();
 }
 
@@ -253,7 +253,7 @@ void AlarmEngine::raise(const config::AlarmRule* rule, const model::Device* devi
     a.latch = rule->latch;
   }
   a.priority = a.base_priority = priority;
-  a.message = !message.empty()                      ? std::move(message)
+  a.message = !message.empty()                            ? std::move(message)
               : rule != nullptr && !rule->message.empty() ? rule->message
                                                           : humanize(a.type);
   a.raised_at = a.escalation_from = a.notified_at = a.changed_at = at;
@@ -471,8 +471,8 @@ ActionResult AlarmEngine::ack(std::uint64_t id, std::string_view by, std::string
   a->acked_by = std::string(by);
   if (!comment.empty()) a->comments.push_back({std::string(by), now, std::string(comment)});
   const config::AlarmRule* rule = rule_of(*a);
-  const bool momentary = a->kind == Kind::event && !a->latch &&
-                         (rule == nullptr || rule->clear_event.empty());
+  const bool momentary =
+      a->kind == Kind::event && !a->latch && (rule == nullptr || rule->clear_event.empty());
   if (a->state == State::cleared_unacked || momentary) {
     // Nothing will return it to normal later: acknowledging closes it.
     close(*a, now);

@@ -113,8 +113,7 @@ class AlarmEngine final : public pipeline::RecordObserver {
   Alarm* open_alarm(const std::string& source);
   void changed(Alarm& a, Change change, std::string_view by = {}, std::string_view text = {});
   void close(Alarm& a, model::Timestamp at);
-  ActionResult checked(std::uint64_t id, std::string_view by, std::string_view text,
-                       Alarm*& out);
+  ActionResult checked(std::uint64_t id, std::string_view by, std::string_view text, Alarm*& out);
   const config::AlarmRule* rule_of(const Alarm& a) const;
 
   const config::Config& config_;
@@ -124,10 +123,10 @@ class AlarmEngine final : public pipeline::RecordObserver {
   std::unordered_map<std::string, DeviceRules> devices_;
   std::uint64_t next_id_ = 1;
   model::Timestamp last_change_{};  // changes get strictly increasing times (unique audit keys)
-  std::map<std::uint64_t, Alarm> alarms_;                 // open + recently closed
-  std::unordered_map<std::string, std::uint64_t> open_;   // source → open alarm
+  std::map<std::uint64_t, Alarm> alarms_;                  // open + recently closed
+  std::unordered_map<std::string, std::uint64_t> open_;    // source → open alarm
   std::unordered_map<std::string, std::uint64_t> recent_;  // source → closed within the window
-  std::unordered_map<std::string, Pending> pending_;      // source → threshold in hold time
+  std::unordered_map<std::string, Pending> pending_;       // source → threshold in hold time
   common::Counter& raised_;
   common::Counter& redeliveries_;
   common::Counter& renotified_;

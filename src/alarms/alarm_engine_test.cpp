@@ -400,8 +400,8 @@ TEST_F(AlarmEngineTest, AConditionThatEndsWithinItsHoldTimeRaisesNothing) {
 }
 
 TEST_F(AlarmEngineTest, AnOfflineCallPointIsATechnicalAlarmButALinkDownIsOneAlarmForAll) {
-  engine_->on_device_health({"nc-12-2", health::State::online, health::State::offline,
-                             health::reason::timeout, t0});
+  engine_->on_device_health(
+      {"nc-12-2", health::State::online, health::State::offline, health::reason::timeout, t0});
   EXPECT_EQ(only_open().type, "device_offline");
   EXPECT_EQ(only_open().kind, Kind::health);
   engine_->on_device_health(

@@ -144,10 +144,9 @@ std::optional<Alarm> AlarmJournal::decode(std::string_view line) {
   std::string base;
   std::string state;
   if (!str("src", a.source) || !str("dev", a.device) || !str("link", a.link) ||
-      !str("site", a.site) || !str("kind", kind) || !str("type", a.type) ||
-      !str("pri", priority) || !str("base", base) || !str("state", state) ||
-      !str("msg", a.message) || !str("acked_by", a.acked_by) ||
-      !str("shelved_by", a.shelved_by)) {
+      !str("site", a.site) || !str("kind", kind) || !str("type", a.type) || !str("pri", priority) ||
+      !str("base", base) || !str("state", state) || !str("msg", a.message) ||
+      !str("acked_by", a.acked_by) || !str("shelved_by", a.shelved_by)) {
     return std::nullopt;
   }
   const auto k = parse_kind(kind);

@@ -76,6 +76,22 @@ TEST_F(LiveHubTest, AttachSendsHelloThenSnapshotOfLiveState) {
   EXPECT_EQ(metrics_.counter_value("fieldhub_live_frames_sent_total"), 2u);
 }
 
+TEST_F(LiveHubTest, AttachFrameFollowsTheSnapshotSoAConsoleResyncsItsAlarms) {
+  int made = 0;
+  hub_.set_attach_frame([&made] {
+    ++made;
+    return std::string(R"({"type":"alarms","alarms":[]})");
+  });
+  FakeSink sink;
+  const auto id = attach(sink);
+  drain(sink, id);
+  drain(sink, id);
+  ASSERT_EQ(sink.frames.size(), 3u);
+  EXPECT_EQ(type_of(sink.frames[1]), "snapshot");
+  EXPECT_EQ(type_of(sink.frames[2]), "alarms");
+  EXPECT_EQ(made, 1);  // made per attach, so it is current
+}
+
 TEST_F(LiveHubTest, IdleSessionGetsAPublishedBatchAsOneFrameWithSite) {
   FakeSink sink;
   const auto id = attach(sink);

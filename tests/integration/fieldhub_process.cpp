@@ -97,21 +97,33 @@ std::string FieldhubProcess::log() const {
 }
 
 std::optional<std::pair<int, std::string>> FieldhubProcess::get(const std::string& target) const {
+  return request("GET", target);
+}
+
+std::optional<std::pair<int, std::string>> FieldhubProcess::request(
+    const std::string& method, const std::string& target, const std::string& body,
+    const std::string& headers) const {
   try {
     boost::asio::io_context io;
     boost::asio::ip::tcp::socket socket(io);
     socket.connect({boost::asio::ip::make_address("127.0.0.1"), http_port_});
-    const std::string request =
-        "GET " + target + " HTTP/1.0\r\nHost: 127.0.0.1:" + std::to_string(http_port_) + "\r\n\r\n";
-    boost::asio::write(socket, boost::asio::buffer(request));
+    std::string text = method;
+    text.append(" ").append(target).append(" HTTP/1.0\r\nHost: 127.0.0.1:");
+    text.append(std::to_string(http_port_)).append("\r\n").append(headers);
+    if (!body.empty()) {
+      text.append("Content-Type: application/json\r\nContent-Length: ");
+      text.append(std::to_string(body.size())).append("\r\n");
+    }
+    text.append("\r\n").append(body);
+    boost::asio::write(socket, boost::asio::buffer(text));
     std::string response;
     boost::system::error_code ec;
     boost::asio::read(socket, boost::asio::dynamic_buffer(response), ec);
     if (ec && ec != boost::asio::error::eof) return std::nullopt;
     const auto space = response.find(' ');
-    const auto body = response.find("\r\n\r\n");
-    if (space == std::string::npos || body == std::string::npos) return std::nullopt;
-    return std::make_pair(std::stoi(response.substr(space + 1, 3)), response.substr(body + 4));
+    const auto head_end = response.find("\r\n\r\n");
+    if (space == std::string::npos || head_end == std::string::npos) return std::nullopt;
+    return std::make_pair(std::stoi(response.substr(space + 1, 3)), response.substr(head_end + 4));
   } catch (const std::exception&) {
     return std::nullopt;
   }

@@ -37,6 +37,11 @@ class FieldhubProcess {
 
   // GET over HTTP/1.0; returns status and body, or nullopt if the connection failed.
   std::optional<std::pair<int, std::string>> get(const std::string& target) const;
+  // Any method, with an optional JSON body and extra header lines ("Origin: …\r\n").
+  std::optional<std::pair<int, std::string>> request(const std::string& method,
+                                                     const std::string& target,
+                                                     const std::string& body = {},
+                                                     const std::string& headers = {}) const;
   // Prometheus text parsed into "name{labels}" → value.
   std::map<std::string, double> metrics() const;
 
