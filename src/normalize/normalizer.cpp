@@ -56,6 +56,7 @@ struct TopicPattern {
   std::string text;
   std::vector<Level> levels;
   bool has_site = false;
+  bool telemetry = false;  // some profile's telemetry arrives on it
 };
 
 std::vector<std::string> split_path(std::string_view path) {
@@ -200,6 +201,7 @@ struct Normalizer::Impl {
       if (!p.mqtt.timestamp_path.empty()) cp.ts_path = split_path(p.mqtt.timestamp_path);
       if (used) {
         cp.telemetry_pattern = add_pattern(p.mqtt.telemetry_topic);
+        if (cp.telemetry_pattern != no_pattern) patterns[cp.telemetry_pattern].telemetry = true;
         cp.event_pattern = add_pattern(p.mqtt.event_topic);
       }
       profiles.push_back(std::move(cp));
@@ -818,16 +820,41 @@ Normalizer::Normalizer(const config::Config& config) : impl_(std::make_unique<Im
 
 Normalizer::~Normalizer() = default;
 
+namespace {
+
+std::string filter_of(const TopicPattern& p) {
+  std::string filter;
+  for (const auto& level : p.levels) {
+    if (!filter.empty()) filter += '/';
+    filter += level.kind == LevelKind::literal ? level.literal : std::string("+");
+  }
+  return filter;
+}
+
+void add_unique(std::vector<std::string>& filters, std::string filter) {
+  if (std::find(filters.begin(), filters.end(), filter) == filters.end()) {
+    filters.push_back(std::move(filter));
+  }
+}
+
+}  // namespace
+
 std::vector<std::string> Normalizer::subscriptions() const {
   std::vector<std::string> filters;
+  for (const auto& p : impl_->patterns) add_unique(filters, filter_of(p));
+  return filters;
+}
+
+std::vector<std::string> Normalizer::event_subscriptions() const {
+  std::vector<std::string> telemetry;
   for (const auto& p : impl_->patterns) {
-    std::string filter;
-    for (const auto& level : p.levels) {
-      if (!filter.empty()) filter += '/';
-      filter += level.kind == LevelKind::literal ? level.literal : std::string("+");
-    }
-    if (std::find(filters.begin(), filters.end(), filter) == filters.end()) {
-      filters.push_back(std::move(filter));
+    if (p.telemetry) add_unique(telemetry, filter_of(p));
+  }
+  std::vector<std::string> filters;
+  for (const auto& p : impl_->patterns) {
+    std::string filter = filter_of(p);
+    if (std::find(telemetry.begin(), telemetry.end(), filter) == telemetry.end()) {
+      add_unique(filters, std::move(filter));
     }
   }
   return filters;

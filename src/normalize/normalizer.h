@@ -34,6 +34,9 @@ class Normalizer {
 
   // The MQTT topic filters to subscribe to so that every configured device is heard.
   std::vector<std::string> subscriptions() const;
+  // The subset of subscriptions() whose topics carry events only (no profile's telemetry), which
+  // the MQTT adapter reads on its own session so urgent calls never queue behind telemetry.
+  std::vector<std::string> event_subscriptions() const;
 
   pipeline::Envelope normalize(std::string_view topic, std::string_view payload,
                                model::Timestamp received_ts);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "adapters/mqtt/mqtt_adapter.h"
 
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 
 #include "common/hash.h"
@@ -10,11 +11,11 @@ namespace fieldhub::adapters {
 
 namespace {
 
-mqtt::ClientOptions client_options(const config::MqttConfig& c) {
+mqtt::ClientOptions client_options(const config::MqttConfig& c, std::string_view id_suffix = {}) {
   mqtt::ClientOptions o;
   o.host = c.host;
   o.port = c.port;
-  o.client_id = c.client_id;
+  o.client_id = c.client_id + std::string(id_suffix);
   o.username = c.username;
   o.password = c.password;
   o.keepalive = c.keepalive;
@@ -27,10 +28,11 @@ mqtt::ClientOptions client_options(const config::MqttConfig& c) {
   return o;
 }
 
-// An acknowledgement cookie: the connection generation and the packet id, so a PUBACK is never
-// sent on a later connection than the one the message came on.
-std::uint64_t make_cookie(std::uint64_t generation, std::uint16_t packet_id) {
-  return (generation << 16) | packet_id;
+// An acknowledgement cookie: the session (top bit: the urgent one), the connection generation and
+// the packet id, so a PUBACK is never sent on another connection than the one the message came on.
+constexpr std::uint64_t urgent_bit = std::uint64_t{1} << 63;
+std::uint64_t make_cookie(bool urgent, std::uint64_t generation, std::uint16_t packet_id) {
+  return (urgent ? urgent_bit : 0) | ((generation << 16) & ~urgent_bit) | packet_id;
 }
 
 // The status topic of fieldhub's own convention: fieldhub/<site>/<device>/status. Returns
@@ -59,6 +61,8 @@ MqttAdapter::MqttAdapter(boost::asio::any_io_executor io, const config::Config& 
       pipeline_(pipeline),
       clock_(clock),
       link_up_(metrics.gauge("fieldhub_link_up", "1 while a link is up", {{"link", "broker"}})),
+      urgent_up_(
+          metrics.gauge("fieldhub_link_up", "1 while a link is up", {{"link", "broker-urgent"}})),
       status_messages_(metrics.counter("fieldhub_mqtt_status_messages_total",
                                        "Device status messages (offline/online) handled")),
       resubscribes_(metrics.counter("fieldhub_mqtt_resubscribes_total",
@@ -66,15 +70,34 @@ MqttAdapter::MqttAdapter(boost::asio::any_io_executor io, const config::Config& 
                                     "subscribed devices silent")),
       health_(pipeline.health()),
       watchdog_timer_(io) {
-  for (auto& topic : normalizer_.subscriptions()) filters_.emplace_back(std::move(topic), 1);
+  const std::vector<std::string> urgent = normalizer_.event_subscriptions();
+  for (auto& topic : normalizer_.subscriptions()) {
+    const bool is_urgent = std::find(urgent.begin(), urgent.end(), topic) != urgent.end();
+    (is_urgent ? urgent_filters_ : filters_).emplace_back(std::move(topic), 1);
+  }
   for (const auto& d : config.devices) {
     if (d.protocol == "mqtt") status_ids_.emplace(d.site + "/" + d.address, d.id);
   }
   if (!status_ids_.empty()) filters_.emplace_back("fieldhub/+/+/status", 1);
   client_.set_subscriptions(filters_);
   if (health_ != nullptr) watchdog_.emplace(std::string(link_name));
-  client_.on_message([this](const mqtt::InboundMessage& m) { on_message(m); });
+  client_.on_message([this](const mqtt::InboundMessage& m) { on_message(m, false); });
   client_.on_link([this](const mqtt::LinkStatus& s) { on_link(s); });
+  if (!urgent_filters_.empty()) {
+    // Events on their own session: the broker queues and windows each client separately, so a
+    // call never waits behind telemetry the bulk session has not acknowledged yet, and the
+    // pipeline's backpressure (which pauses the bulk session) never holds it back.
+    urgent_ =
+        std::make_unique<mqtt::Client>(io, client_options(config.mqtt, "-urgent"), metrics, clock);
+    urgent_->set_subscriptions(urgent_filters_);
+    urgent_->on_message([this](const mqtt::InboundMessage& m) { on_message(m, true); });
+    urgent_->on_link([this](const mqtt::LinkStatus& s) {
+      urgent_up_.set(s.event == mqtt::LinkEvent::connected ? 1 : 0);
+      if (s.event != mqtt::LinkEvent::connected) {
+        common::log(common::LogLevel::warn, "mqtt", "urgent session down: " + s.reason);
+      }
+    });
+  }
   pipeline_.on_saturation([this](bool saturated) {
     if (saturated) {
       client_.pause_reading();
@@ -86,6 +109,7 @@ MqttAdapter::MqttAdapter(boost::asio::any_io_executor io, const config::Config& 
 
 void MqttAdapter::start() {
   client_.start();
+  if (urgent_) urgent_->start();
   if (watchdog_) schedule_watchdog();
 }
 
@@ -93,6 +117,7 @@ void MqttAdapter::stop() {
   stopped_ = true;
   watchdog_timer_.cancel();
   client_.stop();
+  if (urgent_) urgent_->stop();
 }
 
 void MqttAdapter::schedule_watchdog() {
@@ -106,6 +131,7 @@ void MqttAdapter::schedule_watchdog() {
       common::log(common::LogLevel::warn, "mqtt",
                   "subscribed devices went silent while the broker session is up: resubscribing");
       client_.set_subscriptions(filters_);
+      if (urgent_) urgent_->set_subscriptions(urgent_filters_);
     }
     schedule_watchdog();
   });
@@ -113,10 +139,11 @@ void MqttAdapter::schedule_watchdog() {
 
 void MqttAdapter::acknowledge(std::uint64_t cookie) {
   if (stopped_) return;
-  client_.acknowledge(static_cast<std::uint16_t>(cookie & 0xFFFF), cookie >> 16);
+  mqtt::Client& client = (cookie & urgent_bit) != 0 && urgent_ ? *urgent_ : client_;
+  client.acknowledge(static_cast<std::uint16_t>(cookie & 0xFFFF), (cookie & ~urgent_bit) >> 16);
 }
 
-bool MqttAdapter::on_status(const mqtt::InboundMessage& m) {
+bool MqttAdapter::on_status(const mqtt::InboundMessage& m, bool urgent) {
   const auto key = status_key(m.topic);
   if (!key) return false;
   status_messages_.inc();
@@ -132,16 +159,16 @@ bool MqttAdapter::on_status(const mqtt::InboundMessage& m) {
   // No data to make durable. Through the pipeline all the same, so PUBACKs keep the order of
   // the PUBLISHes (MQTT 3.1.1 §4.6).
   if (m.qos > 0) {
-    pipeline_.acknowledge_in_order({this, make_cookie(m.generation, m.packet_id)});
+    pipeline_.acknowledge_in_order({this, make_cookie(urgent, m.generation, m.packet_id)});
   }
   return true;
 }
 
-void MqttAdapter::on_message(const mqtt::InboundMessage& m) {
-  if (!status_ids_.empty() && on_status(m)) return;
+void MqttAdapter::on_message(const mqtt::InboundMessage& m, bool urgent) {
+  if (!status_ids_.empty() && on_status(m, urgent)) return;
   pipeline::Envelope env = normalizer_.normalize(m.topic, m.payload, clock_.now());
   env.redelivered = m.dup;
-  if (m.qos > 0) env.ack = {this, make_cookie(m.generation, m.packet_id)};
+  if (m.qos > 0) env.ack = {this, make_cookie(urgent, m.generation, m.packet_id)};
   const std::uint64_t digest = common::Fnv1a()
                                    .add(m.topic)
                                    .add(std::string_view{"\0", 1})

@@ -3,6 +3,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -32,6 +33,10 @@ namespace fieldhub::adapters {
 // last will, and publish on connect), moves it to offline or online at once. A watchdog checks
 // every few seconds whether most active devices went silent while the session looks up, and
 // then re-sends SUBSCRIBE for every filter.
+//
+// Topics that carry only events (fieldhub/<site>/<device>/event) are read on a second session,
+// "<client_id>-urgent", which is never paused by backpressure: a call does not queue at the broker
+// behind telemetry waiting for its acknowledgement.
 // Runs on the io executor.
 class MqttAdapter final : public Adapter, public pipeline::AckTarget {
  public:
@@ -44,24 +49,27 @@ class MqttAdapter final : public Adapter, public pipeline::AckTarget {
   void acknowledge(std::uint64_t cookie) override;
 
  private:
-  void on_message(const mqtt::InboundMessage& message);
+  void on_message(const mqtt::InboundMessage& message, bool urgent);
   void on_link(const mqtt::LinkStatus& status);
   // True if the message was a device status message (handled here, not normalized).
-  bool on_status(const mqtt::InboundMessage& message);
+  bool on_status(const mqtt::InboundMessage& message, bool urgent);
   void schedule_watchdog();
 
   static constexpr std::string_view link_name = "broker";
   static constexpr std::chrono::seconds watchdog_period{5};
 
   normalize::Normalizer normalizer_;
-  mqtt::Client client_;
+  mqtt::Client client_;                   // telemetry and status: paused under backpressure
+  std::unique_ptr<mqtt::Client> urgent_;  // event-only topics, never paused ("<client_id>-urgent")
   pipeline::Pipeline& pipeline_;
   const common::Clock& clock_;
   common::Gauge& link_up_;
+  common::Gauge& urgent_up_;
   common::Counter& status_messages_;
   common::Counter& resubscribes_;
   health::HealthTracker* health_;
   std::vector<std::pair<std::string, std::uint8_t>> filters_;
+  std::vector<std::pair<std::string, std::uint8_t>> urgent_filters_;
   // "<site>/<address>" of every MQTT device → its id, for status topics.
   std::unordered_map<std::string, std::string> status_ids_;
   std::optional<health::SubscriptionWatchdog> watchdog_;
