@@ -1100,6 +1100,7 @@ void read_server(Section& root, Config& c, const fs::path& config_dir) {
     c.server.listen_port = static_cast<std::uint16_t>(port);
   }
   if (auto dir = s.string("static_dir")) c.server.static_dir = resolve(config_dir, *dir);
+  if (auto dir = s.string("vendor_dir")) c.server.vendor_dir = resolve(config_dir, *dir);
   s.check_unknown();
 }
 

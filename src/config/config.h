@@ -38,6 +38,9 @@ struct ServerConfig {
   std::string listen_address = "127.0.0.1";
   std::uint16_t listen_port = 8080;
   std::filesystem::path static_dir;  // the web pages; resolved against the config file's folder
+  // Served under /vendor/: the dashboard's npm libraries (the repository's node_modules);
+  // resolved like static_dir. Empty: /vendor/ answers 404 and the page says what is missing.
+  std::filesystem::path vendor_dir;
 };
 
 struct PipelineConfig {

@@ -93,6 +93,7 @@ profiles_dir = "profiles"
 [server]
 listen = "0.0.0.0:9090"
 static_dir = "web"
+vendor_dir = "node_modules"
 [mqtt]
 host = "broker.local"
 port = 8883
@@ -134,6 +135,7 @@ expected_interval = "1m"
   EXPECT_EQ(c.server.listen_address, "0.0.0.0");
   EXPECT_EQ(c.server.listen_port, 9090);
   EXPECT_EQ(c.server.static_dir, dir_ / "web");
+  EXPECT_EQ(c.server.vendor_dir, dir_ / "node_modules");
   EXPECT_EQ(c.mqtt.host, "broker.local");
   EXPECT_EQ(c.mqtt.port, 8883);
   EXPECT_EQ(c.mqtt.client_id, "hub-1");

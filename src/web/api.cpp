@@ -800,19 +800,28 @@ void Api::handle(const Request& request, Done done) {
     return respond("unknown", error(404, "no such endpoint: " + t.path), done);
   }
 
-  // Everything else is a static file of the first page.
-  if (!get) return respond("static", method_not_allowed(), done);
-  const auto file = resolve_static(ctx_.config.server.static_dir, t.path);
-  if (file.empty()) return respond("static", error(404, "not found: " + t.path), done);
+  // Everything else is a file: the dashboard's libraries under /vendor/, else the pages.
+  constexpr std::string_view vendor_prefix = "/vendor/";
+  const bool vendor = t.path.starts_with(vendor_prefix);
+  const std::string_view route = vendor ? "vendor" : "static";
+  if (!get) return respond(route, method_not_allowed(), done);
+  // Under /vendor/ the bare folder is not a page: "/vendor/" never falls back to index.html.
+  const std::string_view rel =
+      vendor ? std::string_view(t.path).substr(vendor_prefix.size()) : std::string_view(t.path);
+  const auto file = vendor && rel.empty() ? std::filesystem::path{}
+                                          : resolve_static(vendor ? ctx_.config.server.vendor_dir
+                                                                  : ctx_.config.server.static_dir,
+                                                           rel);
+  if (file.empty()) return respond(route, error(404, "not found: " + t.path), done);
   std::ifstream in(file, std::ios::binary);
-  if (!in.is_open()) return respond("static", error(404, "not found: " + t.path), done);
+  if (!in.is_open()) return respond(route, error(404, "not found: " + t.path), done);
   std::ostringstream content;
   content << in.rdbuf();
   Response r;
   r.content_type = content_type_for(file);
   r.body = std::move(content).str();
   r.headers.emplace_back("Cache-Control", "no-cache");
-  respond("static", std::move(r), done);
+  respond(route, std::move(r), done);
 }
 
 }  // namespace fieldhub::web

@@ -452,6 +452,28 @@ TEST_F(ApiTest, StaticRefusesTraversal) {
   }
 }
 
+TEST_F(ApiTest, ServesVendorLibrariesOnlyFromTheVendorFolder) {
+  const auto vendor = root_ / "node_modules";
+  std::filesystem::create_directories(vendor / "uplot" / "dist");
+  std::ofstream(vendor / "uplot" / "dist" / "uPlot.min.css") << ".uplot{}";
+  std::ofstream(vendor / "index.html") << "not the dashboard";
+  // Without a vendor folder, /vendor/ is a 404 (the page then says the library is missing).
+  EXPECT_EQ(call("/vendor/uplot/dist/uPlot.min.css").status, 404);
+  config_.server.vendor_dir = vendor;
+  const auto res = call("/vendor/uplot/dist/uPlot.min.css");
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.content_type, "text/css; charset=utf-8");
+  EXPECT_EQ(res.body, ".uplot{}");
+  // The pages' files are not reachable through /vendor/, nor the vendor's index through "/".
+  EXPECT_EQ(call("/vendor/app.js").status, 404);
+  EXPECT_EQ(call("/").body, "<!doctype html><title>fieldhub</title>");
+  for (const char* target : {"/vendor/", "/vendor/../secret.txt", "/vendor/%2e%2e/secret.txt",
+                             "/vendor/uplot/../../secret.txt", "/vendor/uplot"}) {
+    EXPECT_EQ(call(target).status, 404) << target;
+  }
+  EXPECT_EQ(call("/vendor/uplot/dist/uPlot.min.css", "POST").status, 405);
+}
+
 TEST(ResolveStatic, AcceptsOnlyRegularFilesInsideTheFolder) {
   const auto dir =
       std::filesystem::temp_directory_path() / ("fieldhub_resolve_" + std::to_string(::getpid()));

@@ -48,6 +48,7 @@ priority = "medium"
   cfg << "data_dir = \"data\"\nprofiles_dir = \"profiles\"\n"
       << "[server]\nlisten = \"127.0.0.1:" << http_port_ << "\"\n"
       << "static_dir = \"" << (source_dir() / "src/web/static").string() << "\"\n"
+      << "vendor_dir = \"" << (source_dir() / "node_modules").string() << "\"\n"
       << "[mqtt]\nhost = \"127.0.0.1\"\nport = " << options_.broker_port
       << "\nclient_id = \"fieldhub-test\"\nreconnect_min = \"100ms\"\nreconnect_max = \"1s\"\n"
       << "[stores]\nlive = \"" << options_.live_url << "\"\nhistory = \"" << options_.history_url

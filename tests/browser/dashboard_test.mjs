@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: Apache-2.0
+// The dashboard in Debian's Chromium, against the real fieldhub, a real Mosquitto and the real
+// simulator (see README in src/web): trends draw a meter's chart, a device stopped in the simulator
+// turns offline on the board, and a console whose server stalls or dies says NOT RECEIVING
+// ALARMS within 3 s and recovers by itself.
+// Usage: node dashboard_test.mjs --bin-dir <build>/bin --source-dir <repo> --out-dir <dir>
+// Exits 77 (ctest SKIP_RETURN_CODE) only when Chromium or node_modules are missing.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { createRequire } from 'node:module';
+
+const { values: opts } = parseArgs({
+  options: { 'bin-dir': { type: 'string' }, 'source-dir': { type: 'string' }, 'out-dir': { type: 'string' } },
+});
+const sourceDir = path.resolve(opts['source-dir']);
+const binDir = path.resolve(opts['bin-dir']);
+const outDir = path.resolve(opts['out-dir']);
+
+const h = await import('./harness.mjs');
+let chromium;
+try {
+  ({ chromium } = createRequire(path.join(sourceDir, 'package.json'))('playwright-core'));
+} catch {
+  console.log('SKIP: node_modules/playwright-core is missing (run scripts/install-deps.sh)');
+  process.exit(77);
+}
+if (!fs.existsSync(h.CHROMIUM) || !fs.existsSync(path.join(sourceDir, 'node_modules/uplot/dist/uPlot.iife.min.js'))) {
+  console.log(`SKIP: ${h.CHROMIUM} or node_modules/uplot is missing (run scripts/install-deps.sh)`);
+  process.exit(77);
+}
+
+const { test, before, after } = await import('node:test');
+const assert = (await import('node:assert/strict')).default;
+
+const shots = path.join(outDir, 'screenshots');
+fs.mkdirSync(shots, { recursive: true });
+const dir = h.tempDir('fieldhub-browser-');
+let mosquitto;
+let hub;
+let browser;
+const sims = {};
+
+// A fast meter (one report per 500 ms: stale after 2 s of silence, offline after 3.5 s) so the
+// test waits seconds, not minutes.
+const METER_PROFILE = `kind = "kwh_meter"
+description = "Electricity meter for the browser tests"
+source = "fieldhub tests"
+expected_interval = "500ms"
+[[metrics]]
+name = "energy"
+unit = "kWh"
+counter = true
+min = 0
+max = 999999999
+[[metrics]]
+name = "power"
+unit = "W"
+min = -1000000
+max = 1000000
+`;
+
+function config(httpPort, brokerPort) {
+  return `data_dir = "data"
+profiles_dir = "profiles"
+[server]
+listen = "127.0.0.1:${httpPort}"
+static_dir = "${path.join(sourceDir, 'src/web/static')}"
+vendor_dir = "${path.join(sourceDir, 'node_modules')}"
+[mqtt]
+host = "127.0.0.1"
+port = ${brokerPort}
+client_id = "fieldhub-browser-test"
+reconnect_min = "100ms"
+reconnect_max = "1s"
+[stores]
+live = "memory:"
+history = "sqlite:data/history.db"
+sqlite_synchronous = "normal"
+[[devices]]
+id = "meter-main"
+kind = "kwh_meter"
+site = "st-marys"
+profile = "test-meter"
+location = { building = "Main", room = "Plant room" }
+[[devices]]
+id = "meter-3b"
+kind = "kwh_meter"
+site = "st-marys"
+profile = "test-meter"
+location = { ward = "3B", room = "Riser" }
+[[devices]]
+id = "cb-3b-12"
+kind = "code_blue"
+site = "st-marys"
+profile = "code-blue-button"
+location = { ward = "3B", room = "12", bed = "2" }
+`;
+}
+
+function startSim(device) {
+  sims[device] = new h.Child(
+    `sim-${device}`,
+    [path.join(binDir, 'fieldhub-sim'), '--config', hub.config, '--port', String(mosquitto.port), '--only', device],
+    dir,
+    { cwd: dir },
+  );
+}
+
+async function newDashboard(view) {
+  const page = await browser.context.newPage();
+  page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
+  await page.goto(`${hub.base}/${view}`);
+  await page.locator('#feed-state[data-state="live"]').waitFor({ timeout: 5000 });
+  return page;
+}
+
+const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: false });
+
+before(async () => {
+  fs.mkdirSync(path.join(dir, 'profiles'));
+  fs.writeFileSync(path.join(dir, 'profiles/test-meter.toml'), METER_PROFILE);
+  fs.copyFileSync(path.join(sourceDir, 'profiles/code-blue-button.toml'), path.join(dir, 'profiles/code-blue-button.toml'));
+  mosquitto = await h.startMosquitto(dir);
+  const httpPort = await h.freePort();
+  hub = new h.Fieldhub(binDir, dir, httpPort, config(httpPort, mosquitto.port));
+  await hub.start();
+  startSim('meter-main');
+  startSim('meter-3b');
+  browser = await h.launchBrowser(chromium);
+});
+
+after(async () => {
+  if (browser) await browser.context.close();
+  await h.stopAll();
+  if (browser) fs.rmSync(browser.profile, { recursive: true, force: true });
+  console.log(`logs and data: ${dir}\nscreenshots: ${shots}`);
+});
+
+test('the trend view draws a chart of a meter', async () => {
+  // Enough readings in history for a few consumption steps.
+  const answer = await h.waitUntil(async () => {
+    const from = new Date(Date.now() - 600000).toISOString();
+    const a = await hub.get(`/api/v1/devices/meter-main/history?metric=energy&from=${from}`);
+    return a.points.length >= 4 && a;
+  }, 10000, 'four energy readings in history');
+  const page = await newDashboard('#trends?device=meter-main&metric=energy&range=1h');
+  const chart = page.locator('#trend-chart');
+  await page.locator('#trend-chart .uplot canvas').waitFor({ timeout: 5000 });
+  assert.ok(Number(await chart.getAttribute('data-points')) >= 3, 'points drawn');
+  // The axis and legend name the unit. A counter (flagged by the history API) is drawn as consumption per
+  // interval, and the status sums it.
+  assert.match(await page.locator('#trend-chart .u-legend').innerText(), /kWh/);
+  assert.equal(await chart.getAttribute('data-counter'), String(answer.counter === true));
+  if (answer.counter === true) {
+    assert.match(await page.locator('#trend-status').innerText(), /consumed .* kWh/);
+  }
+  await shot(page, 'trends-energy');
+  // A plain metric is drawn as its values.
+  await page.locator('#trend-metric').selectOption('power');
+  await page.waitForFunction(() => /power/.test(document.querySelector('#trend-chart .u-legend')?.innerText ?? ''), null, { timeout: 5000 });
+  assert.equal(await chart.getAttribute('data-counter'), 'false');
+  assert.match(await page.locator('#trend-status').innerText(), /readings · last .* W/);
+  await shot(page, 'trends-power');
+  await page.close();
+});
+
+test('a device stopped in the simulator turns offline on the board', async () => {
+  const page = await newDashboard('#board');
+  const tile = (id) => page.locator(`.tile[data-device="${id}"]`);
+  await page.locator('.tile[data-device="meter-3b"][data-health="online"]').waitFor({ timeout: 5000 });
+  await tile('meter-main').locator('.value').first().waitFor({ timeout: 5000 });
+  await sims['meter-3b'].stop();
+  const stoppedAt = Date.now();
+  // 5 intervals of 500 ms + 1 s grace, checked every 500 ms: offline within ~4 s.
+  await page.locator('.tile[data-device="meter-3b"][data-health="offline"]').waitFor({ timeout: 8000 });
+  console.log(`meter-3b offline on the board ${Date.now() - stoppedAt} ms after its simulator stopped`);
+  assert.match(await tile('meter-3b').locator('.age').innerText(), /offline since .* · seen \d+ s ago/);
+  assert.equal(await tile('meter-main').getAttribute('data-health'), 'online');
+  // The health filter shows only it.
+  await page.locator('#filter-health').selectOption('offline');
+  await page.waitForFunction(() => document.querySelectorAll('.tile').length === 1, null, { timeout: 5000 });
+  assert.equal(await page.locator('.tile').getAttribute('data-device'), 'meter-3b');
+  await page.locator('#filter-health').selectOption('');
+  await page.waitForFunction(() => document.querySelectorAll('.tile').length === 3, null, { timeout: 5000 });
+  await shot(page, 'board');
+  await page.close();
+});
+
+test('a console whose server stalls or dies shows NOT RECEIVING ALARMS within 3 s and recovers', async () => {
+  const page = await newDashboard('#alarms');
+  const banner = page.locator('#feed-banner');
+  assert.equal(await banner.isVisible(), false);
+  // Headless Chromium blocks audio until a user gesture: the page says SOUND OFF and asks.
+  assert.equal(await page.locator('#sound-state').innerText(), 'SOUND OFF');
+  await page.locator('#sound-enable').click();
+  await page.locator('body[data-sound="on"]').waitFor({ timeout: 3000 });
+  assert.equal(await page.locator('#sound-state').innerText(), 'SOUND ON');
+  assert.equal(await page.locator('#sound-gate').isVisible(), false);
+
+  // Stalled: the socket stays open but no heartbeat arrives; only the watchdog can tell.
+  hub.child.signal('SIGSTOP');
+  let t0 = Date.now();
+  await banner.waitFor({ state: 'visible', timeout: 3500 });
+  const stalledMs = Date.now() - t0;
+  assert.match(await banner.innerText(), /NOT RECEIVING ALARMS/);
+  console.log(`server stalled → banner in ${stalledMs} ms`);
+  assert.ok(stalledMs <= 3000, `banner after ${stalledMs} ms`);
+  await shot(page, 'feed-down');
+  hub.child.signal('SIGCONT');
+  await banner.waitFor({ state: 'hidden', timeout: 10000 });
+
+  // Killed, then started again on the same port and data: the page reconnects by itself.
+  await hub.child.stop('SIGKILL');
+  t0 = Date.now();
+  await banner.waitFor({ state: 'visible', timeout: 4000 });
+  console.log(`server killed → banner in ${Date.now() - t0} ms`);
+  await hub.start();
+  t0 = Date.now();
+  await banner.waitFor({ state: 'hidden', timeout: 10000 });
+  console.log(`server back → banner gone in ${Date.now() - t0} ms`);
+  await page.locator('#feed-state[data-state="live"]').waitFor({ timeout: 1000 });
+  await shot(page, 'feed-recovered');
+  await page.close();
+});
