@@ -60,6 +60,30 @@ min = -1000000
 max = 1000000
 `;
 
+// A silent fleet that fills the board to 10,000 more devices: one report an hour declared, so
+// they stay "unknown" for the whole test instead of turning offline.
+const BULK_DEVICES = 10000;
+const BULK_PROFILE = `kind = "water_meter"
+description = "Silent bulk devices for the board's scale test"
+source = "fieldhub tests"
+expected_interval = "1h"
+[[metrics]]
+name = "volume"
+unit = "m³"
+counter = true
+min = 0
+max = 999999999
+`;
+
+function bulkDevices() {
+  let text = '';
+  for (let i = 0; i < BULK_DEVICES; i += 1) {
+    const id = `wm-${String(i).padStart(5, '0')}`;
+    text += `[[devices]]\nid = "${id}"\nkind = "water_meter"\nsite = "warehouse"\nprofile = "bulk"\n`;
+  }
+  return text;
+}
+
 function config(httpPort, brokerPort) {
   return `data_dir = "data"
 profiles_dir = "profiles"
@@ -95,7 +119,7 @@ kind = "code_blue"
 site = "st-marys"
 profile = "code-blue-button"
 location = { ward = "3B", room = "12", bed = "2" }
-`;
+${bulkDevices()}`;
 }
 
 function startSim(device) {
@@ -120,6 +144,7 @@ const shot = (page, name) => page.screenshot({ path: path.join(shots, `${name}.p
 before(async () => {
   fs.mkdirSync(path.join(dir, 'profiles'));
   fs.writeFileSync(path.join(dir, 'profiles/test-meter.toml'), METER_PROFILE);
+  fs.writeFileSync(path.join(dir, 'profiles/bulk.toml'), BULK_PROFILE);
   fs.copyFileSync(path.join(sourceDir, 'profiles/code-blue-button.toml'), path.join(dir, 'profiles/code-blue-button.toml'));
   mosquitto = await h.startMosquitto(dir);
   const httpPort = await h.freePort();
@@ -181,9 +206,37 @@ test('a device stopped in the simulator turns offline on the board', async () =>
   await page.locator('#filter-health').selectOption('offline');
   await page.waitForFunction(() => document.querySelectorAll('.tile').length === 1, null, { timeout: 5000 });
   assert.equal(await page.locator('.tile').getAttribute('data-device'), 'meter-3b');
+  await shot(page, 'board-offline');
   await page.locator('#filter-health').selectOption('');
+  await page.locator('#filter-site').selectOption('st-marys');
   await page.waitForFunction(() => document.querySelectorAll('.tile').length === 3, null, { timeout: 5000 });
   await shot(page, 'board');
+  await page.close();
+});
+
+test('the board stays light with 10,000 devices: only the tiles in view exist', async () => {
+  const page = await newDashboard('#board');
+  const total = BULK_DEVICES + 3;
+  await page.locator('#board-count').filter({ hasText: `${total} of ${total} devices` }).waitFor({ timeout: 10000 });
+  const tiles = await page.locator('.tile').count();
+  assert.ok(tiles > 0 && tiles < 300, `${tiles} tiles in the DOM`);
+  // Long tasks (> 50 ms on the main thread) while scrolling through the whole fleet.
+  await page.evaluate(() => {
+    window.longTasks = [];
+    new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration))).observe({ type: 'longtask' });
+  });
+  const scroller = page.locator('#board-scroll');
+  for (const fraction of [0.25, 0.5, 0.75, 1]) {
+    await scroller.evaluate((node, f) => { node.scrollTop = f * node.scrollHeight; }, fraction);
+  }
+  const last = `wm-${String(BULK_DEVICES - 1).padStart(5, '0')}`;
+  await page.locator(`.tile[data-device="${last}"]`).waitFor({ timeout: 5000 });
+  const after = await page.locator('.tile').count();
+  const longest = await page.evaluate(() => Math.max(0, ...window.longTasks));
+  console.log(`board with ${total} devices: ${tiles} tiles in the DOM at the top, ${after} at the bottom; longest main-thread task while scrolling ${Math.round(longest)} ms`);
+  assert.ok(after < 300, `${after} tiles in the DOM`);
+  assert.ok(longest < 200, `a ${longest} ms task while scrolling`);
+  await shot(page, 'board-10k');
   await page.close();
 });
 

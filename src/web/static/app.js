@@ -26,11 +26,24 @@ const trends = new Trends({ devices: board.devices });
 const events = []; // newest first
 const eventKey = (e) => `${e.device}|${e.event_type}|${e.ts}`;
 
+let eventsQueued = false;
+
+// Merges new events; the list is redrawn at most once per animation frame, so a burst (a link
+// down turns thousands of devices offline at once) costs one redraw.
 function addEvents(list) {
   const known = new Set(events.map(eventKey));
   for (const e of list) if (!known.has(eventKey(e))) events.push(e);
   events.sort((a, b) => Date.parse(b.ts) - Date.parse(a.ts));
   events.length = Math.min(events.length, MAX_EVENTS);
+  if (eventsQueued) return;
+  eventsQueued = true;
+  requestAnimationFrame(() => {
+    eventsQueued = false;
+    drawEvents();
+  });
+}
+
+function drawEvents() {
   const items = events.map((e) => {
     const d = board.devices.get(e.device);
     const priority = e.priority || 'none';
