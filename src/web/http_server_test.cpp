@@ -120,9 +120,6 @@ class WsClient {
 class HttpServerTest : public ::testing::Test {
  protected:
   HttpServerTest() {
-    config_.server.listen_address = "127.0.0.1";
-    config_.server.listen_port = 0;
-    config_.server.static_dir = source_static_dir();
     const model::Reading r = make_reading("meter-1", "energy", 7.25, clock_.now());
     live_.apply({&r, 1});
     EXPECT_FALSE(server_.start());
@@ -167,7 +164,16 @@ class HttpServerTest : public ::testing::Test {
     return res;
   }
 
-  config::Config config_ = testing::make_config();
+  // Set before server_ copies it: an ephemeral port, never the default 8080 (parallel tests).
+  static config::Config server_config() {
+    config::Config c = testing::make_config();
+    c.server.listen_address = "127.0.0.1";
+    c.server.listen_port = 0;
+    c.server.static_dir = source_static_dir();
+    return c;
+  }
+
+  config::Config config_ = server_config();
   testing::FakeLiveStore live_;
   testing::FakeHistoryStore history_;
   common::Metrics metrics_;

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // The dashboard in Debian's Chromium, against the real fieldhub, a real Mosquitto and the real
-// simulator (see README in src/web): trends draw a meter's chart, a device stopped in the simulator
-// turns offline on the board, and a console whose server stalls or dies says NOT RECEIVING
-// ALARMS within 3 s and recovers by itself.
+// simulator (see src/web/README.md): a code blue published over MQTT takes over two consoles and
+// an ack on one clears the other within 1 s; trends draw a meter's chart; a device stopped in the
+// simulator turns offline on the board, which stays light with 10,000 devices; a console whose
+// server stalls or dies says NOT RECEIVING ALARMS within 3 s and recovers by itself.
 // Usage: node dashboard_test.mjs --bin-dir <build>/bin --source-dir <repo> --out-dir <dir>
 // Exits 77 (ctest SKIP_RETURN_CODE) only when Chromium or node_modules are missing.
 import fs from 'node:fs';
@@ -160,6 +161,41 @@ after(async () => {
   await h.stopAll();
   if (browser) fs.rmSync(browser.profile, { recursive: true, force: true });
   console.log(`logs and data: ${dir}\nscreenshots: ${shots}`);
+});
+
+test('a code blue appears on two consoles, is acknowledged on one, and clears on the other within 1 s', async () => {
+  const a = await newDashboard('#alarms');
+  const b = await newDashboard('#alarms');
+  // Both consoles have the (empty) alarm list from the server before anything happens.
+  for (const page of [a, b]) await page.locator('#alarms-status', { hasText: 'No open alarms.' }).waitFor({ timeout: 5000 });
+  h.publish(mosquitto.port, 'fieldhub/st-marys/cb-3b-12/event', JSON.stringify({ ts: new Date().toISOString(), type: 'code_blue' }));
+  for (const page of [a, b]) {
+    await page.locator('#alarm-overlay').waitFor({ state: 'visible', timeout: 3000 });
+    const place = await page.locator('#overlay-place').innerText();
+    assert.match(place, /st-marys/);
+    assert.match(place, /ward 3B/);
+    assert.match(place, /room 12/);
+    assert.match(place, /bed 2/);
+    assert.match(await page.locator('#overlay-title').innerText(), /code blue/i);
+  }
+  await shot(b, 'alarm-takeover');
+  // The operator's name is asked once, then the ack goes to the server.
+  await a.locator('#overlay-ack').click();
+  await a.locator('#operator-input').fill('nurse.a');
+  const acked = a.waitForResponse((r) => /\/api\/v1\/alarms\/[^/]+\/ack$/.test(r.url()));
+  await a.locator('#operator-ok').click();
+  assert.equal((await acked).status(), 200);
+  const t0 = Date.now();
+  await b.locator('#alarm-overlay').waitFor({ state: 'hidden', timeout: 1000 });
+  console.log(`ack on console A → console B cleared in ${Date.now() - t0} ms`);
+  await a.locator('#alarm-overlay').waitFor({ state: 'hidden', timeout: 1000 });
+  // A code blue never clears by itself: it stays listed, acknowledged by nurse.a.
+  const row = b.locator('tr.alarm-row[data-priority="high"]');
+  await row.filter({ hasText: 'acked by nurse.a' }).waitFor({ timeout: 1000 });
+  assert.equal(await row.getAttribute('data-state'), 'active_acked');
+  await shot(b, 'alarms');
+  await a.close();
+  await b.close();
 });
 
 test('the trend view draws a chart of a meter', async () => {

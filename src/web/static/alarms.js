@@ -2,12 +2,13 @@
 // The alarm console: the open alarms from the live feed ("alarms" on every (re)connection, then
 // one "alarm" frame per change, never coalesced), a full-screen takeover for unacknowledged high
 // alarms naming the place, flashing and sounding by priority, and the operator's actions (ack,
-// shelve, unshelve, comment) through the REST API. Another console's ack reaches this one as an
+// shelve, unshelve, comment, reset of a latched alarm) through the REST API. Another console's ack reaches this one as an
 // "alarm" frame, so every console clears within the feed's latency.
 import { $, el, formatAge, formatTime, parseTs, postJson, titleCase } from './util.js';
 
 const RANK = { high: 0, medium: 1, low: 2 };
 const OPERATOR_KEY = 'fieldhub.operator';
+const MAX_ROWS = 200;
 
 const isUnacked = (a) => a.state === 'active_unacked' || a.state === 'cleared_unacked';
 const isOpen = (a) => a.state !== 'cleared';
@@ -71,11 +72,10 @@ export class AlarmConsole {
   onChange(change, alarm) {
     if (!alarm || alarm.id === undefined) return;
     const id = String(alarm.id);
-    const known = this.alarms.has(id);
     if (isOpen(alarm)) this.alarms.set(id, alarm);
     else this.alarms.delete(id);
     // Sound at once for what is new or must sound again; the repeat rhythm follows in render().
-    if (isUnacked(alarm) && !alarm.shelved && (change === 'renotify' || (change === 'raised' && !known) || change === 'escalated')) {
+    if (isUnacked(alarm) && !alarm.shelved && (change === 'raised' || change === 'renotify' || change === 'escalated')) {
       this.sound.burst(alarm.priority);
     }
     this.render();
@@ -163,13 +163,17 @@ export class AlarmConsole {
 
   // ---- rendering -----------------------------------------------------------------------------
 
+  // Once per animation frame while the page is visible; a console in a background tab gets no
+  // animation frames, and its sound and title must still follow, so it draws on a timer then.
   render() {
     if (this.queued) return;
     this.queued = true;
-    requestAnimationFrame(() => {
+    const run = () => {
       this.queued = false;
       this.draw();
-    });
+    };
+    if (document.hidden) setTimeout(run, 0);
+    else requestAnimationFrame(run);
   }
 
   sorted() {
@@ -188,6 +192,7 @@ export class AlarmConsole {
     this.sound.want(wanted);
 
     this.drawSummary(waiting);
+    document.title = waiting.length ? `(${waiting.length}) ALARM — fieldhub` : 'fieldhub';
     this.drawOverlay(highs);
     this.drawTable(list);
   }
@@ -234,7 +239,11 @@ export class AlarmConsole {
     } else {
       status.textContent = list.length ? '' : 'No open alarms.';
     }
-    const rows = list.map((a) => this.row(a));
+    // A flood shows its most important alarms first; the rest are counted, not drawn.
+    const rows = list.slice(0, MAX_ROWS).map((a) => this.row(a));
+    if (list.length > MAX_ROWS) {
+      rows.push(el('tr', {}, el('td', { colspan: '6', class: 'muted', text: `${list.length - MAX_ROWS} more open alarms not shown` })));
+    }
     $('alarms-body').replaceChildren(...rows);
     $('alarms-table').hidden = list.length === 0;
   }
@@ -244,6 +253,10 @@ export class AlarmConsole {
     const unacked = isUnacked(a);
     const actions = el('td', { class: 'actions' });
     if (unacked) actions.append(el('button', { class: 'ack', text: 'Ack', onclick: () => this.ack(id) }));
+    // A latched alarm (code blue) stays until the team resets it, once acknowledged.
+    if (a.latched && a.state === 'active_acked') {
+      actions.append(el('button', { text: 'Reset', onclick: () => this.act(id, 'reset', {}) }));
+    }
     if (a.shelved) {
       actions.append(el('button', { text: 'Unshelve', onclick: () => this.act(id, 'unshelve', {}) }));
     } else {
@@ -253,6 +266,7 @@ export class AlarmConsole {
 
     const raised = parseTs(a.raised_at);
     const who = a.acked_by ? `acked by ${a.acked_by} ${formatTime(parseTs(a.acked_at))}` : '';
+    const latched = a.latched ? (a.normal ? 'back to normal, needs reset' : 'latched: needs reset') : '';
     const shelved = a.shelved ? `shelved${a.shelved_until ? ` until ${formatTime(parseTs(a.shelved_until))}` : ''}` : '';
     const comments = (a.comments || []).slice(-3).map((c) =>
       el('li', {}, el('span', { class: 'muted', text: `${c.by} ${formatTime(parseTs(c.at))}: ` }), c.text),
@@ -276,7 +290,7 @@ export class AlarmConsole {
       ),
       el('td', { class: 'place', text: alarmPlace(a) }),
       el('td', {}, el('time', { datetime: a.raised_at, text: formatTime(raised) })),
-      el('td', { class: 'state' }, STATE_TEXT[a.state] || a.state, el('div', { class: 'muted', text: [who, shelved].filter(Boolean).join(' · ') })),
+      el('td', { class: 'state' }, STATE_TEXT[a.state] || a.state, el('div', { class: 'muted', text: [who, shelved, latched].filter(Boolean).join(' · ') })),
       actions,
     );
   }
