@@ -30,6 +30,9 @@ export function alarmPlace(a) {
     .join(' / ');
 }
 
+// The source: a device, or a link for a link alarm ("device": null).
+const source = (a) => a.device || (a.link ? `link ${a.link}` : '');
+
 function alarmTitle(a) {
   return a.message || titleCase(a.type);
 }
@@ -224,7 +227,7 @@ export class AlarmConsole {
     document.body.classList.add('taken-over');
     $('overlay-title').textContent = alarmTitle(a);
     $('overlay-place').textContent = alarmPlace(a);
-    $('overlay-device').textContent = `${a.device}${a.count > 1 ? ` · ${a.count}×` : ''}`;
+    $('overlay-device').textContent = `${source(a)}${a.count > 1 ? ` · ${a.count}×` : ''}`;
     const raised = parseTs(a.raised_at);
     $('overlay-time').textContent = `raised ${formatTime(raised)} (${formatAge(raised)})`;
     $('overlay-state').textContent = STATE_TEXT[a.state] || a.state;
@@ -285,7 +288,7 @@ export class AlarmConsole {
         {},
         el('strong', { text: alarmTitle(a) }),
         a.count > 1 ? el('span', { class: 'count', text: ` ${a.count}×` }) : null,
-        el('div', { class: 'muted', text: `${a.kind || ''} · ${a.device}` }),
+        el('div', { class: 'muted', text: `${a.kind || ''} · ${source(a)}` }),
         comments.length ? el('ul', { class: 'comments' }, ...comments) : null,
       ),
       el('td', { class: 'place', text: alarmPlace(a) }),
