@@ -81,6 +81,7 @@ function onFeedState(up, text) {
     downSince = Date.now();
   }
   $('feed-banner').hidden = up;
+  if (!up && feed.silentMs !== null) $('feed-banner').dataset.silentMs = String(feed.silentMs);
   document.body.classList.toggle('feed-down', !up);
   if (!up) $('feed-banner-detail').textContent = `${text}. Since ${new Date(downSince).toLocaleTimeString()}; alarms raised meanwhile appear when it is back.`;
   alarms.setFeed(up);

@@ -20,6 +20,7 @@ export class Feed {
     this.lastFrameAt = 0;
     this.delay = RECONNECT_MIN_MS;
     this.retryTimer = null;
+    this.silentMs = null;
     setInterval(() => this.watch(), 100);
   }
 
@@ -57,7 +58,9 @@ export class Feed {
       this.onFrame(msg);
     };
     ws.onclose = () => {
-      if (ws === this.socket) this.down('Live feed closed');
+      if (ws !== this.socket) return;
+      this.silentMs = Date.now() - this.lastFrameAt;
+      this.down('Live feed closed');
     };
   }
 
@@ -81,6 +84,7 @@ export class Feed {
     const silent = Date.now() - this.lastFrameAt;
     if (silent <= WATCHDOG_MS) return;
     if (this.socket) {
+      this.silentMs = silent; // how long the feed had been quiet when the page declared it down
       this.down(`No heartbeat for ${Math.round(silent / 1000)} s`);
     } else if (this.up) {
       this.setState(false, 'Live feed down — reconnecting');
