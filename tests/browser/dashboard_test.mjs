@@ -163,11 +163,17 @@ after(async () => {
   console.log(`logs and data: ${dir}\nscreenshots: ${shots}`);
 });
 
-test('a code blue appears on two consoles, is acknowledged on one, and clears on the other within 1 s', async () => {
+test('a code blue appears on two consoles, is acknowledged on one and clears on the other within 1 s; comment and reset from the list', async () => {
+  // Two consoles in two tabs: the one in front draws everything, the one behind keeps its
+  // overlay, sound and title current (its table waits until it is shown).
   const a = await newDashboard('#alarms');
   const b = await newDashboard('#alarms');
-  // Both consoles have the (empty) alarm list from the server before anything happens.
-  for (const page of [a, b]) await page.locator('#alarms-status', { hasText: 'No open alarms.' }).waitFor({ timeout: 5000 });
+  const empty = async (page) => {
+    await page.bringToFront();
+    await page.locator('#alarms-status', { hasText: 'No open alarms.' }).waitFor({ timeout: 5000 });
+  };
+  await empty(a);
+  await empty(b);
   h.publish(mosquitto.port, 'fieldhub/st-marys/cb-3b-12/event', JSON.stringify({ ts: new Date().toISOString(), type: 'code_blue' }));
   for (const page of [a, b]) {
     await page.locator('#alarm-overlay').waitFor({ state: 'visible', timeout: 3000 });
@@ -177,9 +183,11 @@ test('a code blue appears on two consoles, is acknowledged on one, and clears on
     assert.match(place, /room 12/);
     assert.match(place, /bed 2/);
     assert.match(await page.locator('#overlay-title').innerText(), /code blue/i);
+    assert.match(await page.title(), /ALARM/);
   }
   await shot(b, 'alarm-takeover');
   // The operator's name is asked once, then the ack goes to the server.
+  await a.bringToFront();
   await a.locator('#overlay-ack').click();
   await a.locator('#operator-input').fill('nurse.a');
   const acked = a.waitForResponse((r) => /\/api\/v1\/alarms\/[^/]+\/ack$/.test(r.url()));
@@ -187,13 +195,26 @@ test('a code blue appears on two consoles, is acknowledged on one, and clears on
   assert.equal((await acked).status(), 200);
   const t0 = Date.now();
   await b.locator('#alarm-overlay').waitFor({ state: 'hidden', timeout: 1000 });
-  console.log(`ack on console A → console B cleared in ${Date.now() - t0} ms`);
+  console.log(`ack on console A → console B (behind) cleared in ${Date.now() - t0} ms`);
   await a.locator('#alarm-overlay').waitFor({ state: 'hidden', timeout: 1000 });
+  assert.doesNotMatch(await b.title(), /ALARM/);
   // A code blue never clears by itself: it stays listed, acknowledged by nurse.a.
-  const row = b.locator('tr.alarm-row[data-priority="high"]');
-  await row.filter({ hasText: 'acked by nurse.a' }).waitFor({ timeout: 1000 });
-  assert.equal(await row.getAttribute('data-state'), 'active_acked');
+  await b.bringToFront();
+  const rowB = b.locator('tr.alarm-row[data-priority="high"]');
+  await rowB.filter({ hasText: 'acked by nurse.a' }).waitFor({ timeout: 1000 });
+  assert.equal(await rowB.getAttribute('data-state'), 'active_acked');
+  // A comment from the list on B reaches A; the team then resets the latched alarm from A, and
+  // it leaves both consoles.
+  await rowB.getByRole('button', { name: 'Comment…' }).click();
+  await b.locator('#alarm-dialog-text').fill('team arrived, CPR in progress');
+  await b.locator('#alarm-dialog button[value="ok"]').click();
+  await b.locator('tr.alarm-row ul.comments', { hasText: 'team arrived, CPR in progress' }).waitFor({ timeout: 1000 });
   await shot(b, 'alarms');
+  await a.bringToFront();
+  await a.locator('tr.alarm-row ul.comments', { hasText: 'team arrived, CPR in progress' }).waitFor({ timeout: 1000 });
+  await a.locator('tr.alarm-row').getByRole('button', { name: 'Reset' }).click();
+  await empty(a);
+  await empty(b);
   await a.close();
   await b.close();
 });

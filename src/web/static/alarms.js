@@ -52,10 +52,18 @@ export class AlarmConsole {
     this.queued = false;
     this.feedUp = false;
     $('operator-change').addEventListener('click', () => this.askOperator(true));
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden && this.tableStale) {
+        this.tableStale = false;
+        this.render();
+      }
+    });
     $('overlay-ack').addEventListener('click', () => {
       const id = $('alarm-overlay').dataset.alarm;
       if (id) this.ack(id);
     });
+    // Another tab of this browser may set the name.
+    window.addEventListener('storage', () => this.showOperator());
     this.showOperator();
   }
 
@@ -166,8 +174,10 @@ export class AlarmConsole {
 
   // ---- rendering -----------------------------------------------------------------------------
 
-  // Once per animation frame while the page is visible; a console in a background tab gets no
-  // animation frames, and its sound and title must still follow, so it draws on a timer then.
+  // Once per animation frame while the page is visible. A console in a background tab gets no
+  // animation frames and throttled timers, but its sound, title and overlay must still follow at
+  // once: it draws those right after the current frame (a microtask) and leaves the table, the
+  // costly part, until the tab is shown again.
   render() {
     if (this.queued) return;
     this.queued = true;
@@ -175,7 +185,7 @@ export class AlarmConsole {
       this.queued = false;
       this.draw();
     };
-    if (document.hidden) setTimeout(run, 0);
+    if (document.hidden) queueMicrotask(run);
     else requestAnimationFrame(run);
   }
 
@@ -197,7 +207,8 @@ export class AlarmConsole {
     this.drawSummary(waiting);
     document.title = waiting.length ? `(${waiting.length}) ALARM — fieldhub` : 'fieldhub';
     this.drawOverlay(highs);
-    this.drawTable(list);
+    if (document.hidden) this.tableStale = true;
+    else this.drawTable(list);
   }
 
   drawSummary(waiting) {
