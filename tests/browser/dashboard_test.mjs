@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The dashboard in Debian's Chromium, against the real fieldhub, a real Mosquitto and the real
 // simulator (see src/web/README.md): a code blue published over MQTT takes over two consoles and
-// an ack on one clears the other within 1 s; trends draw a meter's chart; a device stopped in the
+// an ack on one clears the other within 1 s; a flood keeps high alarms on top with a count; trends draw a meter's chart; a device stopped in the
 // simulator turns offline on the board, which stays light with 10,000 devices; a console whose
 // server stalls or dies says NOT RECEIVING ALARMS within 3 s and recovers by itself.
 // Usage: node dashboard_test.mjs --bin-dir <build>/bin --source-dir <repo> --out-dir <dir>
@@ -120,6 +120,18 @@ kind = "code_blue"
 site = "st-marys"
 profile = "code-blue-button"
 location = { ward = "3B", room = "12", bed = "2" }
+[[devices]]
+id = "cb-3b-14"
+kind = "code_blue"
+site = "st-marys"
+profile = "code-blue-button"
+location = { ward = "3B", room = "14" }
+[[devices]]
+id = "nc-3b-12-1"
+kind = "nurse_call"
+site = "st-marys"
+profile = "nurse-call"
+location = { ward = "3B", room = "12", bed = "1" }
 ${bulkDevices()}`;
 }
 
@@ -146,7 +158,9 @@ before(async () => {
   fs.mkdirSync(path.join(dir, 'profiles'));
   fs.writeFileSync(path.join(dir, 'profiles/test-meter.toml'), METER_PROFILE);
   fs.writeFileSync(path.join(dir, 'profiles/bulk.toml'), BULK_PROFILE);
-  fs.copyFileSync(path.join(sourceDir, 'profiles/code-blue-button.toml'), path.join(dir, 'profiles/code-blue-button.toml'));
+  for (const profile of ['code-blue-button', 'nurse-call']) {
+    fs.copyFileSync(path.join(sourceDir, `profiles/${profile}.toml`), path.join(dir, `profiles/${profile}.toml`));
+  }
   mosquitto = await h.startMosquitto(dir);
   const httpPort = await h.freePort();
   hub = new h.Fieldhub(binDir, dir, httpPort, config(httpPort, mosquitto.port));
@@ -219,6 +233,43 @@ test('a code blue appears on two consoles, is acknowledged on one and clears on 
   await b.close();
 });
 
+test('a flood keeps the high alarms on top with a count; medium ones wait in the list', async () => {
+  const page = await newDashboard('#alarms');
+  await page.locator('#alarms-status', { hasText: 'No open alarms.' }).waitFor({ timeout: 5000 });
+  const event = (device, type) =>
+    h.publish(mosquitto.port, `fieldhub/st-marys/${device}/event`, JSON.stringify({ ts: new Date().toISOString(), type }));
+  event('nc-3b-12-1', 'call');
+  event('cb-3b-12', 'code_blue');
+  event('cb-3b-14', 'code_blue');
+  const overlay = page.locator('#alarm-overlay');
+  await page.locator('#overlay-more', { hasText: '+1 more high alarm waiting' }).waitFor({ timeout: 3000 });
+  await page.locator('tr.alarm-row').nth(2).waitFor({ timeout: 3000 });
+  const order = await page.locator('tr.alarm-row').evaluateAll((rows) => rows.map((r) => r.dataset.priority));
+  assert.deepEqual(order, ['high', 'high', 'medium']);
+  assert.deepEqual(await page.locator('#alarm-summary a').allInnerTexts(), ['2 high', '1 medium']);
+  await shot(page, 'alarm-flood');
+  // Acknowledging the one in front shows the next; then the takeover ends, the call still waits.
+  const first = await overlay.getAttribute('data-alarm');
+  await page.locator('#overlay-ack').click();
+  await page.waitForFunction((id) => { const o = document.querySelector('#alarm-overlay'); return !o.hidden && o.dataset.alarm !== id; }, first, { timeout: 1000 });
+  assert.equal(await page.locator('#overlay-more').innerText(), '');
+  await page.locator('#overlay-ack').click();
+  await overlay.waitFor({ state: 'hidden', timeout: 1000 });
+  await page.locator('tr.alarm-row.flash-medium[data-state="active_unacked"]', { hasText: 'bed 1' }).waitFor({ timeout: 1000 });
+  // Cancelled at the bedside, the call stays until acknowledged; the code blues need a reset.
+  event('nc-3b-12-1', 'cancel');
+  const call = page.locator('tr.alarm-row[data-state="cleared_unacked"]');
+  await call.waitFor({ timeout: 3000 });
+  await call.getByRole('button', { name: 'Ack' }).click();
+  for (let i = 0; i < 2; i += 1) {
+    const before = await page.locator('tr.alarm-row').count();
+    await page.locator('tr.alarm-row').first().getByRole('button', { name: 'Reset' }).click();
+    await page.waitForFunction((n) => document.querySelectorAll('tr.alarm-row').length < n, before, { timeout: 1000 });
+  }
+  await page.locator('#alarms-status', { hasText: 'No open alarms.' }).waitFor({ timeout: 1000 });
+  await page.close();
+});
+
 test('the trend view draws a chart of a meter', async () => {
   // Enough readings in history for a few consumption steps.
   const answer = await h.waitUntil(async () => {
@@ -266,14 +317,14 @@ test('a device stopped in the simulator turns offline on the board', async () =>
   await shot(page, 'board-offline');
   await page.locator('#filter-health').selectOption('');
   await page.locator('#filter-site').selectOption('st-marys');
-  await page.waitForFunction(() => document.querySelectorAll('.tile').length === 3, null, { timeout: 5000 });
+  await page.waitForFunction(() => document.querySelectorAll('.tile').length === 5, null, { timeout: 5000 });
   await shot(page, 'board');
   await page.close();
 });
 
 test('the board stays light with 10,000 devices: only the tiles in view exist', async () => {
   const page = await newDashboard('#board');
-  const total = BULK_DEVICES + 3;
+  const total = BULK_DEVICES + 5;
   await page.locator('#board-count').filter({ hasText: `${total} of ${total} devices` }).waitFor({ timeout: 10000 });
   const tiles = await page.locator('.tile').count();
   assert.ok(tiles > 0 && tiles < 300, `${tiles} tiles in the DOM`);
