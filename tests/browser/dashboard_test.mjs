@@ -255,7 +255,18 @@ test('a flood keeps the high alarms on top with a count; medium ones wait in the
   assert.equal(await page.locator('#overlay-more').innerText(), '');
   await page.locator('#overlay-ack').click();
   await overlay.waitFor({ state: 'hidden', timeout: 1000 });
-  await page.locator('tr.alarm-row.flash-medium[data-state="active_unacked"]', { hasText: 'bed 1' }).waitFor({ timeout: 1000 });
+  const waiting = page.locator('tr.alarm-row.flash-medium[data-state="active_unacked"]', { hasText: 'bed 1' });
+  await waiting.waitFor({ timeout: 1000 });
+  // Shelved for 15 min it stops flashing and sounding and says until when; unshelved it is back.
+  await waiting.getByRole('button', { name: 'Shelve…' }).click();
+  await page.locator('#alarm-dialog-minutes').selectOption('15');
+  await page.locator('#alarm-dialog-text').fill('porter on the way');
+  await page.locator('#alarm-dialog button[value="ok"]').click();
+  const shelved = page.locator('tr.alarm-row.shelved', { hasText: 'shelved until' });
+  await shelved.waitFor({ timeout: 1000 });
+  assert.doesNotMatch(await shelved.getAttribute('class'), /flash-/);
+  await shelved.getByRole('button', { name: 'Unshelve' }).click();
+  await waiting.waitFor({ timeout: 1000 });
   // Cancelled at the bedside, the call stays until acknowledged; the code blues need a reset.
   event('nc-3b-12-1', 'cancel');
   const call = page.locator('tr.alarm-row[data-state="cleared_unacked"]');

@@ -49,7 +49,8 @@ export class AlarmConsole {
     this.sound = sound;
     this.alarms = new Map(); // id → alarm (open ones only)
     this.received = false; // an "alarms" list arrived on this connection
-    this.queued = false;
+    this.frameQueued = false;
+    this.microQueued = false;
     this.feedUp = false;
     $('operator-change').addEventListener('click', () => this.askOperator(true));
     document.addEventListener('visibilitychange', () => {
@@ -178,15 +179,24 @@ export class AlarmConsole {
   // animation frames and throttled timers, but its sound, title and overlay must still follow at
   // once: it draws those right after the current frame (a microtask) and leaves the table, the
   // costly part, until the tab is shown again.
+  // A frame asked for just before the tab was hidden never comes: hidden, it draws by microtask
+  // whatever is pending.
   render() {
-    if (this.queued) return;
-    this.queued = true;
-    const run = () => {
-      this.queued = false;
+    if (document.hidden) {
+      if (this.microQueued) return;
+      this.microQueued = true;
+      queueMicrotask(() => {
+        this.microQueued = false;
+        this.draw();
+      });
+      return;
+    }
+    if (this.frameQueued) return;
+    this.frameQueued = true;
+    requestAnimationFrame(() => {
+      this.frameQueued = false;
       this.draw();
-    };
-    if (document.hidden) queueMicrotask(run);
-    else requestAnimationFrame(run);
+    });
   }
 
   sorted() {
