@@ -51,6 +51,8 @@ export class AlarmConsole {
     this.received = false; // an "alarms" list arrived on this connection
     this.frameQueued = false;
     this.microQueued = false;
+    this.rows = new Map(); // id → {sig, tr}: the drawn rows
+    this.moreRow = el('tr', {}, el('td', { colspan: '6', class: 'muted' }));
     this.feedUp = false;
     $('operator-change').addEventListener('click', () => this.askOperator(true));
     document.addEventListener('visibilitychange', () => {
@@ -263,12 +265,29 @@ export class AlarmConsole {
     } else {
       status.textContent = list.length ? '' : 'No open alarms.';
     }
-    // A flood shows its most important alarms first; the rest are counted, not drawn.
-    const rows = list.slice(0, MAX_ROWS).map((a) => this.row(a));
-    if (list.length > MAX_ROWS) {
-      rows.push(el('tr', {}, el('td', { colspan: '6', class: 'muted', text: `${list.length - MAX_ROWS} more open alarms not shown` })));
+    // A flood shows its most important alarms first; the rest are counted, not drawn. A row is
+    // rebuilt only when its alarm changed and moved only when its place changed, so a button the
+    // operator is pressing stays the same element while other alarms come and go.
+    const body = $('alarms-body');
+    const wanted = [];
+    const next = new Map();
+    for (const a of list.slice(0, MAX_ROWS)) {
+      const id = String(a.id);
+      const sig = JSON.stringify(a);
+      let held = this.rows.get(id);
+      if (!held || held.sig !== sig) held = { sig, tr: this.row(a) };
+      next.set(id, held);
+      wanted.push(held.tr);
     }
-    $('alarms-body').replaceChildren(...rows);
+    if (list.length > MAX_ROWS) {
+      this.moreRow.firstChild.textContent = `${list.length - MAX_ROWS} more open alarms not shown`;
+      wanted.push(this.moreRow);
+    }
+    wanted.forEach((tr, i) => {
+      if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] || null);
+    });
+    while (body.children.length > wanted.length) body.lastElementChild.remove();
+    this.rows = next;
     $('alarms-table').hidden = list.length === 0;
   }
 
