@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Installs what is missing, builds, and runs the whole test suite (unit and integration tiers).
+# Installs what is missing, builds, and runs the whole test suite (unit, integration and browser tiers).
 # Usage: scripts/test.sh [extra ctest arguments], e.g. scripts/test.sh -L unit
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -6,7 +6,7 @@
 // hello + snapshot + alarms, which the views take as a full resync.
 import { learnServerTime } from './util.js';
 
-export const WATCHDOG_MS = 2500;
+const WATCHDOG_MS = 2500;
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 5000;
 

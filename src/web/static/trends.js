@@ -4,7 +4,7 @@
 // never interpolated; counters (kWh, m³) are drawn as consumption per interval, not the total.
 import { $, el, formatValue, getJson, now } from './util.js';
 
-export const RANGES = { '1h': 3600, '24h': 86400, '7d': 7 * 86400, '30d': 30 * 86400 };
+const RANGES = { '1h': 3600, '24h': 86400, '7d': 7 * 86400, '30d': 30 * 86400 };
 const STEP_S = { '1m': 60, '1h': 3600 };
 const GAP_FACTOR = 2.5; // a silence longer than this many expected intervals is an outage
 
