@@ -53,6 +53,7 @@ class FakeHistoryStore final : public stores::HistoryStore {
     return r;
   }
   std::vector<model::Reading> readings(const stores::ReadingQuery&) override { return {}; }
+  std::vector<stores::RollupBucket> rollups(const stores::RollupQuery&) override { return {}; }
   std::vector<model::Event> events(const stores::EventQuery&) override { return {}; }
   std::vector<DeadLetter> dead_letters(const stores::DeadLetterQuery&) override { return {}; }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -34,6 +35,46 @@ struct ReadingQuery {
   std::size_t limit = 10000;
 };
 
+// The rollup tiers: fixed buckets aligned to the UTC epoch (a minute or an hour, no time zones).
+enum class Resolution { minute, hour };
+
+struct RollupQuery {
+  std::string device_id;
+  std::string metric;
+  Resolution resolution = Resolution::minute;
+  model::Timestamp from;  // buckets whose start is in [from, to)
+  model::Timestamp to;    // exclusive
+  std::size_t limit = 10000;
+};
+
+// One bucket of one series, over the readings stored in it that are numbers, finite and not of
+// bad quality (booleans, text and bad readings are not aggregated). Only readings actually stored
+// count: a repeat of a stored (device, metric, time) adds nothing.
+struct RollupBucket {
+  model::Timestamp start;  // bucket start, UTC
+  double min = 0;
+  double max = 0;
+  double sum = 0;
+  std::uint64_t count = 0;
+  model::Timestamp first_ts;  // the oldest reading in the bucket and its value
+  double first = 0;
+  model::Timestamp last_ts;  // the newest reading in the bucket and its value
+  double last = 0;
+  // last - the last of the nearest earlier bucket of the series (for a counter, the consumption
+  // since then); nullopt when there is no earlier bucket or the difference is negative (a meter
+  // reset or replacement is not a negative consumption).
+  std::optional<double> delta;
+
+  double mean() const { return sum / static_cast<double>(count); }
+};
+
+// How long each tier is kept; zero keeps it forever.
+struct Retention {
+  std::chrono::microseconds raw{0};
+  std::chrono::microseconds minute{0};
+  std::chrono::microseconds hour{0};
+};
+
 struct EventQuery {
   std::optional<std::string> device_id;
   std::optional<std::string> type;
@@ -47,7 +88,9 @@ struct DeadLetterQuery {
   std::size_t limit = 100;  // newest first
 };
 
-// Durable history for trends, reports and audits.
+// Durable history for trends, reports and audits. Besides the raw readings it keeps per-minute
+// and per-hour rollups (RollupBucket) of every series, maintained in the same transaction as the
+// readings they summarise, so they are exactly as durable, and merged correctly for late data.
 // Threads: write() is called from the history writer thread only; the queries may be called from
 // any one other thread concurrently with write(). Implementations keep a connection per role.
 // write() is all or nothing: when it returns ok, every record of the batch is durable (committed,
@@ -58,6 +101,7 @@ class HistoryStore {
   virtual ~HistoryStore() = default;
   virtual WriteResult write(std::span<const pipeline::Envelope> batch) = 0;
   virtual std::vector<model::Reading> readings(const ReadingQuery& q) = 0;  // oldest first
+  virtual std::vector<RollupBucket> rollups(const RollupQuery& q) = 0;      // oldest first
   virtual std::vector<model::Event> events(const EventQuery& q) = 0;
   virtual std::vector<pipeline::DeadLetter> dead_letters(const DeadLetterQuery& q) = 0;
 };

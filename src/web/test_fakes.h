@@ -71,6 +71,18 @@ class FakeHistoryStore final : public stores::HistoryStore {
     return out;
   }
 
+  // Buckets as stored in rollups_data for the query's device, metric and resolution, in range.
+  std::vector<stores::RollupBucket> rollups(const stores::RollupQuery& q) override {
+    std::lock_guard lock(mutex_);
+    if (fail) throw std::runtime_error("database is locked");
+    last_rollup_query = q;
+    std::vector<stores::RollupBucket> out;
+    for (const auto& b : rollups_data) {
+      if (b.start >= q.from && b.start < q.to && out.size() < q.limit) out.push_back(b);
+    }
+    return out;
+  }
+
   std::vector<model::Event> events(const stores::EventQuery& q) override {
     std::lock_guard lock(mutex_);
     if (fail) throw std::runtime_error("database is locked");
@@ -101,9 +113,11 @@ class FakeHistoryStore final : public stores::HistoryStore {
   bool fail = false;
   std::vector<model::Reading> readings_data;            // oldest first
   std::vector<model::Event> events_data;                // oldest first
+  std::vector<stores::RollupBucket> rollups_data;       // oldest first, any series
   std::vector<pipeline::DeadLetter> dead_letters_data;  // oldest first
   std::optional<stores::ReadingQuery> last_reading_query;
   std::optional<stores::EventQuery> last_event_query;
+  std::optional<stores::RollupQuery> last_rollup_query;
   std::optional<stores::DeadLetterQuery> last_dead_letter_query;
 };
 

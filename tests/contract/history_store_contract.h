@@ -61,6 +61,9 @@ class HistoryStoreContract : public ::testing::TestWithParam<HistoryStoreImpl> {
   std::unique_ptr<stores::HistoryStore> store_;
 };
 
+// The rollup half of the contract (history_rollup_contract.cpp); instantiated like the above.
+class HistoryRollupContract : public HistoryStoreContract {};
+
 inline std::string history_store_name(const ::testing::TestParamInfo<HistoryStoreImpl>& info) {
   return info.param.name;
 }

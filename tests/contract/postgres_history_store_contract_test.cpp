@@ -49,5 +49,8 @@ std::unique_ptr<HistoryStoreHarness> make_postgres() {
 INSTANTIATE_TEST_SUITE_P(postgres, HistoryStoreContract,
                          ::testing::Values(HistoryStoreImpl{"postgres", make_postgres}),
                          history_store_name);
+INSTANTIATE_TEST_SUITE_P(postgres, HistoryRollupContract,
+                         ::testing::Values(HistoryStoreImpl{"postgres", make_postgres}),
+                         history_store_name);
 
 }  // namespace fieldhub::contract

@@ -42,5 +42,9 @@ INSTANTIATE_TEST_SUITE_P(sqlite, HistoryStoreContract,
                          ::testing::Values(HistoryStoreImpl{
                              "sqlite", [] { return std::make_unique<SqliteHarness>(); }}),
                          history_store_name);
+INSTANTIATE_TEST_SUITE_P(sqlite, HistoryRollupContract,
+                         ::testing::Values(HistoryStoreImpl{
+                             "sqlite", [] { return std::make_unique<SqliteHarness>(); }}),
+                         history_store_name);
 
 }  // namespace fieldhub::contract

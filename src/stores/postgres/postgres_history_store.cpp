@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "common/utf8.h"
+#include "stores/rollup.h"
 
 namespace fieldhub::stores {
 
@@ -54,7 +55,42 @@ constexpr std::string_view writer_session_setup =
     "CREATE TEMP TABLE IF NOT EXISTS events_stage("
     "  ord integer, device_id text, type text, priority smallint, ts bigint, received_ts bigint,"
     "  source_ts bigint, source_ts_trusted boolean, attributes text, adapter text, link text)"
+    "  ON COMMIT DELETE ROWS;"
+    "CREATE TEMP TABLE IF NOT EXISTS rollup_stage("
+    "  tier smallint, series_id integer, bucket bigint, value_min double precision,"
+    "  value_max double precision, value_sum double precision, value_count bigint,"
+    "  first_ts bigint, first_value double precision, last_ts bigint, last_value double precision)"
     "  ON COMMIT DELETE ROWS;";
+
+// Merges the batch's aggregates of one tier into the stored buckets (Aggregate::merge in SQL; SET
+// sees the row as it was before the update). A batch holds each bucket once, as ON CONFLICT DO
+// UPDATE requires.
+std::string rollup_merge(std::string_view table, int tier) {
+  return std::string("INSERT INTO ")
+             .append(table)
+             .append(
+                 " AS r SELECT series_id, bucket, value_min, value_max, value_sum, value_count, "
+                 "first_ts, first_value, last_ts, last_value FROM rollup_stage WHERE tier = ") +
+         std::to_string(tier) +
+         " ON CONFLICT (series_id, bucket) DO UPDATE SET "
+         "value_min = least(r.value_min, excluded.value_min), "
+         "value_max = greatest(r.value_max, excluded.value_max), "
+         "value_sum = r.value_sum + excluded.value_sum, "
+         "value_count = r.value_count + excluded.value_count, "
+         "first_ts = least(r.first_ts, excluded.first_ts), "
+         "first_value = CASE WHEN excluded.first_ts < r.first_ts THEN excluded.first_value "
+         "ELSE r.first_value END, "
+         "last_ts = greatest(r.last_ts, excluded.last_ts), "
+         "last_value = CASE WHEN excluded.last_ts > r.last_ts THEN excluded.last_value "
+         "ELSE r.last_value END";
+}
+
+std::string_view rollup_table(Resolution r) {
+  return r == Resolution::minute ? "rollup_1m" : "rollup_1h";
+}
+
+// Rows per retention DELETE of a rollup tier (one short implicit transaction each).
+constexpr std::int64_t rollup_retention_chunk = 10000;
 
 // The columns of readings and readings_stage, in the order write_readings() encodes them.
 constexpr std::string_view reading_columns =
@@ -305,10 +341,9 @@ pg::Status PostgresHistoryStore::maintain() {
   std::set<std::int64_t> ahead;
   for (int i = 0; i <= options_.partitions_ahead; ++i) ahead.insert(today + i);
   if (Status s = ensure_partitions(ahead); !s.ok()) return s;
-  if (options_.retention.count() > 0) {
+  if (options_.retention.raw.count() > 0) {
     // A partition goes once all of its day is older than the retention.
-    const auto retention_us =
-        std::chrono::duration_cast<std::chrono::microseconds>(options_.retention).count();
+    const auto retention_us = options_.retention.raw.count();
     constexpr std::int64_t min_us = std::numeric_limits<std::int64_t>::min();
     const std::int64_t keep_from_us =
         now_us < min_us + retention_us ? min_us : now_us - retention_us;
@@ -328,6 +363,25 @@ pg::Status PostgresHistoryStore::maintain() {
       partition_days_.erase(day);
       common::log(common::LogLevel::info, "postgres_history",
                   "dropped partition " + name + " (retention)");
+    }
+  }
+  for (const auto& [r, keep] : {std::pair{Resolution::minute, options_.retention.minute},
+                                std::pair{Resolution::hour, options_.retention.hour}}) {
+    if (keep.count() <= 0) continue;
+    // A bucket goes once all of it is older than the retention. Through the primary key of each
+    // series, in chunks: no scan of the table, no long transaction.
+    const std::int64_t cutoff = now_us - keep.count() - bucket_width_us(r) + 1;
+    const std::string table(rollup_table(r));
+    const std::string sql = "DELETE FROM " + table +
+                            " WHERE (series_id, bucket) IN (SELECT s.id, x.bucket FROM series s "
+                            "CROSS JOIN LATERAL (SELECT bucket FROM " +
+                            table +
+                            " WHERE series_id = s.id AND bucket < $1 ORDER BY bucket LIMIT $2) x "
+                            "LIMIT $2)";
+    for (;;) {
+      auto deleted = writer_.query(sql, Params().int8(cutoff).int8(rollup_retention_chunk));
+      if (!deleted.ok()) return deleted.status();
+      if (deleted.value().affected() < static_cast<std::uint64_t>(rollup_retention_chunk)) break;
     }
   }
   last_maintenance_ = now();
@@ -431,7 +485,9 @@ pg::Status PostgresHistoryStore::write_batch(std::span<const pipeline::Envelope>
   }
 
   if (Status s = resolve_series(b); !s.ok()) return s;
+  rollups_.clear();
   if (Status s = write_readings(b, result); !s.ok()) return s;
+  if (Status s = write_rollups(); !s.ok()) return s;
   if (Status s = write_events(b, result); !s.ok()) return s;
   if (Status s = write_dead_letters(b, result); !s.ok()) return s;
 
@@ -684,6 +740,10 @@ pg::Status PostgresHistoryStore::write_readings(const Batch& b, WriteResult& res
       if (Status s = writer_.execute("RELEASE SAVEPOINT direct_copy"); !s.ok()) return s;
       result.readings_stored += direct.value();
       result.readings_duplicate += rows.size() - direct.value();
+      // Every row went in (a repeat would have failed the COPY).
+      for (const Row& row : rows) {
+        if (const auto v = rollup_value(*row.r)) rollups_.add(row.series, row.ts, *v);
+      }
       return {};
     }
     constexpr std::string_view unique_violation = "23505";
@@ -700,13 +760,53 @@ pg::Status PostgresHistoryStore::write_readings(const Batch& b, WriteResult& res
   if (!copied.ok()) return copied.status();
   // ON CONFLICT names the key, so only a repeat of (series, ts) is skipped: a NOT NULL or CHECK
   // failure still fails the batch instead of passing for a duplicate.
-  auto inserted = writer_.query(
-      std::string("INSERT INTO readings(") + std::string(reading_columns) + ") SELECT " +
-      std::string(reading_columns) + " FROM readings_stage ON CONFLICT (series_id, ts) DO NOTHING");
+  // RETURNING names the rows actually inserted: only those go into the rollups.
+  auto inserted =
+      writer_.query(std::string("INSERT INTO readings(") + std::string(reading_columns) +
+                    ") SELECT " + std::string(reading_columns) +
+                    " FROM readings_stage ON CONFLICT (series_id, ts) DO NOTHING "
+                    "RETURNING series_id, ts, value_num, value_type, quality");
   if (!inserted.ok()) return inserted.status();
-  const std::uint64_t stored = inserted.value().affected();
+  const Rows& in = inserted.value();
+  const auto stored = static_cast<std::uint64_t>(in.size());
+  for (int i = 0; i < in.size(); ++i) {
+    if (in.is_null(i, 2)) continue;
+    const std::int64_t ts = in.int8(i, 1);
+    const auto v = rollup_value(in.float8(i, 2), static_cast<model::ValueType>(in.int2(i, 3)),
+                                static_cast<model::Quality>(in.int2(i, 4)), ts);
+    if (v) rollups_.add(in.int4(i, 0), ts, *v);
+  }
   result.readings_stored += stored;
   result.readings_duplicate += rows.size() - stored;
+  return {};
+}
+
+pg::Status PostgresHistoryStore::write_rollups() {
+  if (rollups_.empty()) return {};
+  copy_.clear();
+  for (const Resolution r : {Resolution::minute, Resolution::hour}) {
+    for (const RollupBatch::Row& row : rollups_.rows(r)) {
+      const Aggregate& a = row.agg;
+      copy_.begin_row(11);
+      copy_.int2(r == Resolution::minute ? 0 : 1);
+      copy_.int4(static_cast<std::int32_t>(row.series_id));
+      copy_.int8(row.bucket);
+      copy_.float8(a.min);
+      copy_.float8(a.max);
+      copy_.float8(a.sum);
+      copy_.int8(a.count);
+      copy_.int8(a.first_ts);
+      copy_.float8(a.first);
+      copy_.int8(a.last_ts);
+      copy_.float8(a.last);
+    }
+  }
+  copy_.finish();
+  auto copied = writer_.copy_in("COPY rollup_stage FROM STDIN (FORMAT binary)", copy_);
+  if (!copied.ok()) return copied.status();
+  for (const auto& [r, tier] : {std::pair{Resolution::minute, 0}, std::pair{Resolution::hour, 1}}) {
+    if (Status s = writer_.execute(rollup_merge(rollup_table(r), tier)); !s.ok()) return s;
+  }
   return {};
 }
 
@@ -850,6 +950,58 @@ std::vector<model::Reading> PostgresHistoryStore::readings(const ReadingQuery& q
     r.provenance.link = s.text(i, 11);
     out.push_back(std::move(r));
   }
+  return out;
+}
+
+std::vector<RollupBucket> PostgresHistoryStore::rollups(const RollupQuery& q) {
+  std::vector<RollupBucket> out;
+  if (!storable_text(q.device_id) || !storable_text(q.metric)) return out;  // cannot be stored
+  const std::string table(rollup_table(q.resolution));
+  // The first row is the bucket before the range (for the first bucket's delta), if any.
+  std::lock_guard lock(reader_mutex_);
+  auto rows = read(
+      "WITH s AS (SELECT id FROM series WHERE device_id = $1 AND metric = $2) "
+      "(SELECT r.bucket, r.value_min, r.value_max, r.value_sum, r.value_count, r.first_ts, "
+      "r.first_value, r.last_ts, r.last_value FROM s JOIN " +
+          table +
+          " r ON r.series_id = s.id WHERE r.bucket < $3 ORDER BY r.bucket DESC LIMIT 1) "
+          "UNION ALL "
+          "(SELECT r.bucket, r.value_min, r.value_max, r.value_sum, r.value_count, r.first_ts, "
+          "r.first_value, r.last_ts, r.last_value FROM s JOIN " +
+          table +
+          " r ON r.series_id = s.id WHERE r.bucket >= $3 AND r.bucket < $4 ORDER BY r.bucket "
+          "LIMIT $5)",
+      Params()
+          .text(q.device_id)
+          .text(q.metric)
+          .int8(model::to_micros(q.from))
+          .int8(model::to_micros(q.to))
+          .int8(limit_of(q.limit)));
+  if (!rows.ok()) {
+    log_query_error(rows.status());
+    return out;
+  }
+  const Rows& s = rows.value();
+  std::optional<double> previous_last;
+  const std::int64_t from_us = model::to_micros(q.from);
+  for (int i = 0; i < s.size(); ++i) {
+    if (s.int8(i, 0) < from_us) {
+      previous_last = s.float8(i, 8);
+      continue;
+    }
+    RollupBucket b;
+    b.start = model::from_micros(s.int8(i, 0));
+    b.min = s.float8(i, 1);
+    b.max = s.float8(i, 2);
+    b.sum = s.float8(i, 3);
+    b.count = static_cast<std::uint64_t>(s.int8(i, 4));
+    b.first_ts = model::from_micros(s.int8(i, 5));
+    b.first = s.float8(i, 6);
+    b.last_ts = model::from_micros(s.int8(i, 7));
+    b.last = s.float8(i, 8);
+    out.push_back(b);
+  }
+  fill_deltas(out, previous_last);
   return out;
 }
 

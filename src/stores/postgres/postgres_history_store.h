@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "stores/history_store.h"
 #include "stores/postgres/pg_conn.h"
+#include "stores/rollup.h"
 
 namespace fieldhub::stores {
 
@@ -25,12 +26,13 @@ struct PostgresOptions {
   std::chrono::milliseconds timeout{10000};
   // How long a message's replay digest is remembered to recognise a redelivery.
   std::chrono::seconds replay_digest_retention{3600};
-  // Readings partitions (one per UTC day) whose whole day is older than this are dropped.
-  // Zero keeps everything.
-  std::chrono::days retention{0};
+  // How long each tier is kept (zero: forever). Raw readings go by whole daily partitions (a
+  // partition is dropped once all of its day is older than retention.raw); rollup buckets by
+  // bounded deletes.
+  Retention retention;
   // Daily partitions created ahead of today, so the first write of a day does not create one.
   int partitions_ahead = 2;
-  // How often write() runs maintain() (partitions ahead, retention).
+  // How often write() runs maintain() (partitions ahead, retention of every tier).
   std::chrono::seconds maintenance_interval{3600};
   // Time source for digest ages, partitions and retention; null means the system clock. Must
   // outlive the store.
@@ -64,11 +66,13 @@ class PostgresHistoryStore final : public HistoryStore {
 
   WriteResult write(std::span<const pipeline::Envelope> batch) override;
   std::vector<model::Reading> readings(const ReadingQuery& q) override;
+  std::vector<RollupBucket> rollups(const RollupQuery& q) override;
   std::vector<model::Event> events(const EventQuery& q) override;
   std::vector<pipeline::DeadLetter> dead_letters(const DeadLetterQuery& q) override;
 
-  // Creates the partitions from today to partitions_ahead days on, and drops those past the
-  // retention. write() calls it every maintenance_interval; callable directly (writer thread).
+  // Creates the partitions from today to partitions_ahead days on, drops those past the raw
+  // retention and deletes rollup buckets past theirs (in chunks of 10,000 rows). write() calls it
+  // every maintenance_interval; callable directly (writer thread).
   pg::Status maintain();
 
   ~PostgresHistoryStore() override;
@@ -97,6 +101,7 @@ class PostgresHistoryStore final : public HistoryStore {
                                 std::vector<bool>& skip, WriteResult& result);
   pg::Status resolve_series(const Batch& b);
   pg::Status write_readings(const Batch& b, WriteResult& result);
+  pg::Status write_rollups();
   pg::Status write_events(const Batch& b, WriteResult& result);
   pg::Status write_dead_letters(const Batch& b, WriteResult& result);
   pg::Status ensure_partitions(const std::set<std::int64_t>& days);
@@ -114,6 +119,7 @@ class PostgresHistoryStore final : public HistoryStore {
   std::vector<std::string> series_added_in_tx_;  // forgotten again if the transaction fails
   std::set<std::int64_t> partition_days_;        // days whose partition exists
   pg::CopyBuffer copy_;
+  RollupBatch rollups_;  // of the readings the current transaction stored
   std::string key_buffer_;
   int staged_batches_left_ = 0;  // batches to stage after a direct COPY met a stored repeat
   std::chrono::microseconds prune_every_{};

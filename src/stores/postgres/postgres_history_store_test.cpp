@@ -261,7 +261,7 @@ TEST_F(PostgresHistoryStoreTest, DailyPartitionsAreCreatedAheadAndDroppedByReten
   common::FakeClock clock(model::from_micros(1'795'003'200'000'000));
   PostgresOptions options;
   options.clock = &clock;
-  options.retention = std::chrono::days{3};
+  options.retention.raw = std::chrono::days{3};
   options.partitions_ahead = 2;
   auto store = open(options);
   ASSERT_TRUE(store);
@@ -376,6 +376,65 @@ TEST_F(PostgresHistoryStoreTest, AnUnreachableServerFailsOpenWithinTheTimeout) {
   auto store = PostgresHistoryStore::open(url, options);
   EXPECT_FALSE(store.ok());
   EXPECT_LE(std::chrono::steady_clock::now() - start, 3s);
+}
+
+TEST_F(PostgresHistoryStoreTest, RollupBucketsPastTheirRetentionAreDeletedNewerStay) {
+  // 2026-11-18 12:00 UTC, an hour boundary; the writes happen long before, so the maintenance at
+  // open and in write() finds nothing expired until the clock is moved.
+  const model::Timestamp now = model::from_micros(1'795'003'200'000'000);
+  common::FakeClock clock(now - 24h * 100);
+  PostgresOptions options;
+  options.clock = &clock;
+  options.retention = {.raw = 0us, .minute = 24h * 5, .hour = 24h * 30};
+  auto store = open(options);
+  ASSERT_TRUE(store);
+  std::vector<model::Reading> rs;
+  const std::chrono::microseconds ages[] = {24h * 40, 24h * 10, 24h * 5 + 1min, 24h * 5, 24h};
+  for (const auto age : ages) rs.push_back(reading("m1", "energy", now - age, 1.0));
+  const Envelope batch[] = {Envelope{rs}};
+  ASSERT_TRUE(store->write(batch).ok);
+  ASSERT_EQ(count("SELECT count(*) FROM rollup_1m"), 5);
+
+  clock.set(now);
+  ASSERT_TRUE(store->maintain().ok());
+  const auto minutes = store->rollups({"m1", "energy", Resolution::minute, far_past, far_future});
+  ASSERT_EQ(minutes.size(), 2u);  // a bucket goes once all of it is older than 5 days
+  EXPECT_EQ(minutes[0].start, now - 24h * 5);
+  EXPECT_EQ(minutes[1].start, now - 24h);
+  const auto hours = store->rollups({"m1", "energy", Resolution::hour, far_past, far_future});
+  ASSERT_EQ(hours.size(), 4u);
+  EXPECT_EQ(hours[0].start, now - 24h * 10);
+  // Raw retention is off: every reading stays.
+  EXPECT_EQ(store->readings({"m1", "energy", far_past, far_future}).size(), 5u);
+}
+
+TEST_F(PostgresHistoryStoreTest, UpgradeFromVersion1BuildsRollupsFromTheStoredReadings) {
+  const model::Timestamp h0 = model::from_micros(1'794'999'600'000'000);  // an hour boundary
+  {
+    auto store = open();
+    ASSERT_TRUE(store);
+    model::Reading bad = reading("m1", "energy", h0 + 30s, 99.0);
+    bad.quality = model::Quality::bad;
+    const Envelope batch[] = {
+        Envelope{{reading("m1", "energy", h0 + 10s, 3.0), reading("m1", "energy", h0 + 20s, 1.0),
+                  bad, reading("m1", "energy", h0 + 2h, 5.0)}}};
+    ASSERT_TRUE(store->write(batch).ok);
+  }
+  // The database as version 1 left it: readings, no rollup tables.
+  server_->execute(url_, "DROP TABLE rollup_1m, rollup_1h; UPDATE schema_version SET version = 1");
+  auto store = open();
+  ASSERT_TRUE(store);
+  const auto minutes = store->rollups({"m1", "energy", Resolution::minute, far_past, far_future});
+  ASSERT_EQ(minutes.size(), 2u);
+  EXPECT_EQ(minutes[0].count, 2u);
+  EXPECT_EQ(minutes[0].min, 1.0);
+  EXPECT_EQ(minutes[0].first, 3.0);
+  EXPECT_EQ(minutes[0].last, 1.0);
+  EXPECT_EQ(minutes[0].last_ts, h0 + 20s);
+  EXPECT_EQ(minutes[1].delta, 4.0);
+  const auto hours = store->rollups({"m1", "energy", Resolution::hour, far_past, far_future});
+  ASSERT_EQ(hours.size(), 2u);
+  EXPECT_EQ(hours[0].sum, 4.0);
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "stores/rollup.h"
 
 namespace fieldhub::stores {
 
@@ -87,6 +88,62 @@ const std::vector<std::vector<std::string_view>>& migrations() {
                   received_ts INTEGER NOT NULL))sql",
           "CREATE INDEX replay_digests_by_age ON replay_digests(received_ts)",
       },
+      // 2: per-minute and per-hour rollups (stores/rollup.h), filled from the readings already
+      // stored. bucket is the bucket's start (microseconds, UTC); first/last are the values of the
+      // oldest and newest reading in it, kept with their times so late data merges correctly.
+      {
+          R"sql(CREATE TABLE rollup_1m(
+                  series_id INTEGER NOT NULL,
+                  bucket INTEGER NOT NULL,
+                  value_min REAL NOT NULL,
+                  value_max REAL NOT NULL,
+                  value_sum REAL NOT NULL,
+                  value_count INTEGER NOT NULL,
+                  first_ts INTEGER NOT NULL,
+                  first_value REAL NOT NULL,
+                  last_ts INTEGER NOT NULL,
+                  last_value REAL NOT NULL,
+                  PRIMARY KEY(series_id, bucket)) WITHOUT ROWID)sql",
+          R"sql(CREATE TABLE rollup_1h(
+                  series_id INTEGER NOT NULL,
+                  bucket INTEGER NOT NULL,
+                  value_min REAL NOT NULL,
+                  value_max REAL NOT NULL,
+                  value_sum REAL NOT NULL,
+                  value_count INTEGER NOT NULL,
+                  first_ts INTEGER NOT NULL,
+                  first_value REAL NOT NULL,
+                  last_ts INTEGER NOT NULL,
+                  last_value REAL NOT NULL,
+                  PRIMARY KEY(series_id, bucket)) WITHOUT ROWID)sql",
+          // The same readings rollup_value() takes: finite numbers, not bad, not absurdly old.
+          R"sql(INSERT INTO rollup_1m
+                SELECT series_id, ts - (((ts % 60000000) + 60000000) % 60000000) AS b,
+                       min(value_num), max(value_num), sum(value_num), count(*), min(ts), 0,
+                       max(ts), 0
+                FROM readings
+                WHERE value_type = 1 AND quality < 2 AND ts >= -9000000000000000000
+                  AND value_num BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308
+                GROUP BY series_id, b)sql",
+          R"sql(INSERT INTO rollup_1h
+                SELECT series_id, ts - (((ts % 3600000000) + 3600000000) % 3600000000) AS b,
+                       min(value_num), max(value_num), sum(value_num), count(*), min(ts), 0,
+                       max(ts), 0
+                FROM readings
+                WHERE value_type = 1 AND quality < 2 AND ts >= -9000000000000000000
+                  AND value_num BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308
+                GROUP BY series_id, b)sql",
+          R"sql(UPDATE rollup_1m SET
+                  first_value = (SELECT value_num FROM readings r
+                                 WHERE r.series_id = rollup_1m.series_id AND r.ts = first_ts),
+                  last_value = (SELECT value_num FROM readings r
+                                WHERE r.series_id = rollup_1m.series_id AND r.ts = last_ts))sql",
+          R"sql(UPDATE rollup_1h SET
+                  first_value = (SELECT value_num FROM readings r
+                                 WHERE r.series_id = rollup_1h.series_id AND r.ts = first_ts),
+                  last_value = (SELECT value_num FROM readings r
+                                WHERE r.series_id = rollup_1h.series_id AND r.ts = last_ts))sql",
+      },
   };
   return all;
 }
@@ -150,6 +207,32 @@ std::int64_t digest_as_int(std::uint64_t digest) {
   return static_cast<std::int64_t>(digest);
 }
 
+// Merges a batch's aggregate of a bucket into the stored one (Aggregate::merge in SQL): SET sees
+// the row as it was before the update, so first/last compare against the stored times.
+std::string rollup_upsert(std::string_view table) {
+  return std::string("INSERT INTO ")
+      .append(table)
+      .append(
+          "(series_id, bucket, value_min, value_max, value_sum, value_count, first_ts, "
+          "first_value, "
+          "last_ts, last_value) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+          "ON CONFLICT(series_id, bucket) DO UPDATE SET "
+          "value_min = min(value_min, excluded.value_min), "
+          "value_max = max(value_max, excluded.value_max), "
+          "value_sum = value_sum + excluded.value_sum, "
+          "value_count = value_count + excluded.value_count, "
+          "first_value = CASE WHEN excluded.first_ts < first_ts THEN excluded.first_value "
+          "ELSE first_value END, "
+          "first_ts = min(first_ts, excluded.first_ts), "
+          "last_value = CASE WHEN excluded.last_ts > last_ts THEN excluded.last_value "
+          "ELSE last_value END, "
+          "last_ts = max(last_ts, excluded.last_ts)");
+}
+
+std::string_view rollup_table(Resolution r) {
+  return r == Resolution::minute ? "rollup_1m" : "rollup_1h";
+}
+
 Status last_error_or(Statement& stmt) {
   Status s = stmt.last_error();
   stmt.reset();
@@ -172,6 +255,8 @@ struct SqliteHistoryStore::WriterStatements {
   Statement insert_event;
   Statement insert_dead_letter;
   Statement prune_digests;
+  Statement upsert_1m;
+  Statement upsert_1h;
 };
 
 std::size_t SqliteHistoryStore::KeyHash::operator()(std::string_view s) const noexcept {
@@ -229,6 +314,12 @@ Result<std::unique_ptr<SqliteHistoryStore>> SqliteHistoryStore::open(std::filesy
     if (!stmt.ok()) return fail(stmt.status());
     *target = std::move(stmt.value());
   }
+  for (const auto& [target, r] : {std::pair{&statements->upsert_1m, Resolution::minute},
+                                  std::pair{&statements->upsert_1h, Resolution::hour}}) {
+    auto stmt = w.prepare(rollup_upsert(rollup_table(r)), /*persistent=*/true);
+    if (!stmt.ok()) return fail(stmt.status());
+    *target = std::move(stmt.value());
+  }
 
   auto reader = Database::open(file, sqlite::OpenMode::read_write);
   if (!reader.ok()) return reader.status();
@@ -252,6 +343,7 @@ SqliteHistoryStore::SqliteHistoryStore(std::filesystem::path file, SqliteOptions
       options_.replay_digest_retention / 4, std::chrono::seconds{1}, std::chrono::minutes{5});
   // The first write prunes, so that a process restarted often still does.
   last_prune_ = now() - prune_every_;
+  last_retention_ = now() - options_.maintenance_interval;
 }
 
 SqliteHistoryStore::~SqliteHistoryStore() = default;
@@ -281,7 +373,108 @@ WriteResult SqliteHistoryStore::write(std::span<const pipeline::Envelope> batch)
   }
   series_added_in_tx_.clear();
   result.ok = true;
+  run_retention_step();
   return result;
+}
+
+void SqliteHistoryStore::run_retention_step() {
+  const model::Timestamp t = now();
+  if (!retention_pending_ && t - last_retention_ >= options_.maintenance_interval) {
+    retention_pending_ = true;
+    last_retention_ = t;
+  }
+  if (!retention_pending_) return;
+  // One chunk per batch: a large backlog of expired rows (retention just shortened) is deleted
+  // between batches instead of holding up ingest.
+  auto deleted = retention_step(t, options_.retention_chunk);
+  if (!deleted.ok()) {
+    common::log(common::LogLevel::warn, "sqlite_history",
+                "retention: " + deleted.status().message());
+    retention_pending_ = false;
+    return;
+  }
+  retention_pending_ = deleted.value() >= options_.retention_chunk;
+}
+
+Result<std::uint64_t> SqliteHistoryStore::apply_retention(model::Timestamp t) {
+  std::uint64_t total = 0;
+  for (;;) {
+    auto deleted = retention_step(t, options_.retention_chunk);
+    if (!deleted.ok()) return deleted.status();
+    total += deleted.value();
+    if (deleted.value() < options_.retention_chunk) return total;
+  }
+}
+
+Result<std::uint64_t> SqliteHistoryStore::retention_step(model::Timestamp t, std::uint64_t budget) {
+  struct Tier {
+    std::string_view table;
+    std::string_view time_column;
+    std::chrono::microseconds keep;
+    std::int64_t width_us;  // a bucket goes once all of it is older than the retention
+  };
+  const std::array<Tier, 3> tiers = {{
+      {"readings", "ts", options_.retention.raw, 1},
+      {"rollup_1m", "bucket", options_.retention.minute, minute_us},
+      {"rollup_1h", "bucket", options_.retention.hour, hour_us},
+  }};
+  if (std::all_of(tiers.begin(), tiers.end(), [](const Tier& x) { return x.keep.count() <= 0; })) {
+    return std::uint64_t{0};
+  }
+  // One short transaction of at most `budget` rows: the write lock is never held for long.
+  auto tx = sqlite::Transaction::begin(writer_, sqlite::TransactionKind::immediate);
+  if (!tx.ok()) return tx.status();
+  std::vector<std::int64_t> series_ids;
+  {
+    auto ids = writer_.prepare("SELECT id FROM series ORDER BY id");
+    if (!ids.ok()) return ids.status();
+    while (ids.value().step() == StepResult::row) series_ids.push_back(ids.value().column_int64(0));
+    if (Status s = ids.value().last_error(); !s.ok()) return s;
+  }
+  std::uint64_t deleted = 0;
+  const std::int64_t now_us = model::to_micros(t);
+  for (const Tier& tier : tiers) {
+    if (tier.keep.count() <= 0 || deleted >= budget) continue;
+    const std::int64_t cutoff = now_us - tier.keep.count() - tier.width_us + 1;
+    const std::string col(tier.time_column);
+    // Through the primary key (series_id, time) of each series: no scan of the table.
+    auto del = writer_.prepare(
+        std::string("DELETE FROM ")
+            .append(tier.table)
+            .append(" WHERE series_id = ?1 AND " + col + " IN (SELECT " + col + " FROM ")
+            .append(tier.table)
+            .append(" WHERE series_id = ?1 AND " + col + " < ?2 ORDER BY " + col + " LIMIT ?3)"));
+    if (!del.ok()) return del.status();
+    for (const std::int64_t id : series_ids) {
+      if (deleted >= budget) break;
+      del.value().bind(1, id).bind(2, cutoff).bind(3, static_cast<std::int64_t>(budget - deleted));
+      if (Status s = del.value().run(); !s.ok()) return s;
+      deleted += static_cast<std::uint64_t>(writer_.changes());
+    }
+  }
+  if (Status s = tx.value().commit(); !s.ok()) return s;
+  return deleted;
+}
+
+Status SqliteHistoryStore::write_rollups() {
+  for (const auto& [stmt, r] : {std::pair{&statements_->upsert_1m, Resolution::minute},
+                                std::pair{&statements_->upsert_1h, Resolution::hour}}) {
+    for (const RollupBatch::Row& row : rollups_.rows(r)) {
+      const Aggregate& a = row.agg;
+      stmt->bind(1, row.series_id)
+          .bind(2, row.bucket)
+          .bind(3, a.min)
+          .bind(4, a.max)
+          .bind(5, a.sum)
+          .bind(6, a.count)
+          .bind(7, a.first_ts)
+          .bind(8, a.first)
+          .bind(9, a.last_ts)
+          .bind(10, a.last);
+      if (Status s = stmt->run(); !s.ok()) return s;
+    }
+  }
+  return {};
 }
 
 Status SqliteHistoryStore::write_batch(std::span<const pipeline::Envelope> batch,
@@ -290,9 +483,11 @@ Status SqliteHistoryStore::write_batch(std::span<const pipeline::Envelope> batch
   auto tx = sqlite::Transaction::begin(writer_, sqlite::TransactionKind::immediate);
   if (!tx.ok()) return tx.status();
   const model::Timestamp t = now();
+  rollups_.clear();
   for (const auto& env : batch) {
     if (Status s = write_envelope(env, t, result); !s.ok()) return s;  // ~Transaction rolls back
   }
+  if (Status s = write_rollups(); !s.ok()) return s;
   // Digests older than the retention cannot recognise a redelivery any more; deleting them a few
   // times per retention period keeps the table small without a DELETE per batch.
   const bool prune = t - last_prune_ >= prune_every_;
@@ -357,6 +552,7 @@ Status SqliteHistoryStore::write_envelope(const pipeline::Envelope& env, model::
     if (Status s = ins.run(); !s.ok()) return s;
     if (writer_.changes() > 0) {
       ++result.readings_stored;
+      if (const auto v = rollup_value(r)) rollups_.add(se.id, model::to_micros(ts), *v);
     } else {
       ++result.readings_duplicate;
     }
@@ -511,6 +707,59 @@ std::vector<model::Reading> SqliteHistoryStore::readings(const ReadingQuery& q) 
     out.push_back(std::move(r));
   }
   log_query_error(s.last_error());
+  return out;
+}
+
+std::vector<RollupBucket> SqliteHistoryStore::rollups(const RollupQuery& q) {
+  std::vector<RollupBucket> out;
+  const std::string table(rollup_table(q.resolution));
+  std::lock_guard lock(reader_mutex_);
+  // The last of the bucket before the range, for the first bucket's delta.
+  std::optional<double> previous_last;
+  {
+    auto prev = reader_.prepare("SELECT r.last_value FROM series s JOIN " + table +
+                                " r ON r.series_id = s.id WHERE s.device_id = ?1 AND "
+                                "s.metric = ?2 AND r.bucket < ?3 ORDER BY r.bucket DESC LIMIT 1");
+    if (!prev.ok()) {
+      log_query_error(prev.status());
+      return out;
+    }
+    Statement& s = prev.value();
+    s.bind_text(1, q.device_id).bind_text(2, q.metric).bind(3, model::to_micros(q.from));
+    if (s.step() == StepResult::row) previous_last = s.column_double(0);
+    log_query_error(s.last_error());
+  }
+  auto stmt = reader_.prepare(
+      "SELECT r.bucket, r.value_min, r.value_max, r.value_sum, r.value_count, r.first_ts, "
+      "r.first_value, r.last_ts, r.last_value FROM series s JOIN " +
+      table +
+      " r ON r.series_id = s.id WHERE s.device_id = ?1 AND s.metric = ?2 AND r.bucket >= ?3 AND "
+      "r.bucket < ?4 ORDER BY r.bucket LIMIT ?5");
+  if (!stmt.ok()) {
+    log_query_error(stmt.status());
+    return out;
+  }
+  Statement& s = stmt.value();
+  s.bind_text(1, q.device_id)
+      .bind_text(2, q.metric)
+      .bind(3, model::to_micros(q.from))
+      .bind(4, model::to_micros(q.to))
+      .bind(5, limit_of(q.limit));
+  while (s.step() == StepResult::row) {
+    RollupBucket b;
+    b.start = model::from_micros(s.column_int64(0));
+    b.min = s.column_double(1);
+    b.max = s.column_double(2);
+    b.sum = s.column_double(3);
+    b.count = static_cast<std::uint64_t>(s.column_int64(4));
+    b.first_ts = model::from_micros(s.column_int64(5));
+    b.first = s.column_double(6);
+    b.last_ts = model::from_micros(s.column_int64(7));
+    b.last = s.column_double(8);
+    out.push_back(b);
+  }
+  log_query_error(s.last_error());
+  fill_deltas(out, previous_last);
   return out;
 }
 

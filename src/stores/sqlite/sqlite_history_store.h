@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "stores/history_store.h"
+#include "stores/rollup.h"
 #include "stores/sqlite/sqlite_db.h"
 
 namespace fieldhub::stores {
@@ -32,6 +33,13 @@ struct SqliteOptions {
   std::chrono::milliseconds busy_timeout{5000};
   // How long a message's replay digest is remembered to recognise a redelivery.
   std::chrono::seconds replay_digest_retention{3600};
+  // How long raw readings and each rollup tier are kept (zero: forever).
+  Retention retention;
+  // How often write() starts deleting what the retention expired. The deletes run after a
+  // committed batch, at most retention_chunk rows per transaction and per batch, so a large
+  // backlog never holds the write lock for long or stalls ingest.
+  std::chrono::seconds maintenance_interval{3600};
+  std::uint64_t retention_chunk = 10000;
   // Time source for digest ages and pruning; null means the system clock. Must outlive the store.
   const common::Clock* clock = nullptr;
 };
@@ -55,8 +63,14 @@ class SqliteHistoryStore final : public HistoryStore {
 
   WriteResult write(std::span<const pipeline::Envelope> batch) override;
   std::vector<model::Reading> readings(const ReadingQuery& q) override;
+  std::vector<RollupBucket> rollups(const RollupQuery& q) override;
   std::vector<model::Event> events(const EventQuery& q) override;
   std::vector<pipeline::DeadLetter> dead_letters(const DeadLetterQuery& q) override;
+
+  // Deletes everything the retention expired as of `now`, in transactions of at most
+  // retention_chunk rows; returns the rows deleted. write() does the same on its own schedule;
+  // call from the writer thread only.
+  sqlite::Result<std::uint64_t> apply_retention(model::Timestamp now);
 
   ~SqliteHistoryStore() override;
 
@@ -83,6 +97,9 @@ class SqliteHistoryStore final : public HistoryStore {
                                 WriteResult& result);
   sqlite::Result<const Series*> series_for(const model::Reading& r);
   sqlite::Status prune_digests(model::Timestamp now);
+  sqlite::Status write_rollups();
+  void run_retention_step();
+  sqlite::Result<std::uint64_t> retention_step(model::Timestamp now, std::uint64_t budget);
   model::Timestamp now() const;
 
   std::filesystem::path file_;
@@ -97,6 +114,9 @@ class SqliteHistoryStore final : public HistoryStore {
   std::string key_buffer_;
   std::chrono::microseconds prune_every_{};
   model::Timestamp last_prune_;
+  RollupBatch rollups_;  // of the readings the current transaction stored
+  model::Timestamp last_retention_;
+  bool retention_pending_ = false;  // the last step hit its chunk limit: more to delete
 
   // Query side.
   std::mutex reader_mutex_;

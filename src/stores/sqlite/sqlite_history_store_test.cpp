@@ -236,5 +236,125 @@ TEST_F(SqliteHistoryStoreTest, QueriesBesideWritesSeeWholeBatches) {
             std::size_t{batches * per_batch});
 }
 
+// 2026-11-18 18:00 UTC, on an hour boundary.
+const model::Timestamp h0 = model::from_micros(1'794'999'600'000'000);
+
+TEST_F(SqliteHistoryStoreTest, RetentionDeletesEachTierPastItsAgeInChunksAndKeepsTheRest) {
+  // The store's own clock is long before `now`, so its scheduled retention in write() finds
+  // nothing expired; apply_retention(now) below does the work.
+  common::FakeClock clock(h0 - 24h * 100);
+  SqliteOptions options;
+  options.clock = &clock;
+  options.retention = {.raw = 48h, .minute = 24h * 5, .hour = 24h * 30};
+  options.retention_chunk = 3;  // several transactions for the 7 rows that go
+  auto store = open_store(options);
+  ASSERT_TRUE(store);
+  const model::Timestamp now = h0;
+  std::vector<model::Reading> rs;
+  const std::chrono::microseconds ages[] = {24h * 40, 24h * 10, 24h * 3, 48h + 1us, 48h, 24h};
+  for (const auto age : ages) {
+    rs.push_back(reading("m1", "energy", now - age, 1.0));
+  }
+  const pipeline::Envelope batch[] = {envelope_of(rs)};
+  ASSERT_TRUE(store->write(batch).ok);
+  ASSERT_EQ(count(file_, "SELECT count(*) FROM rollup_1m"), 6);
+  ASSERT_EQ(count(file_, "SELECT count(*) FROM rollup_1h"), 6);
+
+  auto deleted = store->apply_retention(now);
+  ASSERT_TRUE(deleted.ok()) << deleted.status().message();
+  EXPECT_EQ(deleted.value(), 7u);
+  // Raw: what is at most 2 days old stays (2 days exactly included).
+  const auto raw = store->readings({"m1", "energy", model::from_micros(0), now + 1h});
+  ASSERT_EQ(raw.size(), 2u);
+  EXPECT_EQ(raw[0].ts(), now - 48h);
+  EXPECT_EQ(raw[1].ts(), now - 24h);
+  const auto minutes =
+      store->rollups({"m1", "energy", Resolution::minute, model::from_micros(0), now + 1h});
+  ASSERT_EQ(minutes.size(), 4u);
+  EXPECT_EQ(minutes[0].start, now - 24h * 3);
+  const auto hours =
+      store->rollups({"m1", "energy", Resolution::hour, model::from_micros(0), now + 1h});
+  ASSERT_EQ(hours.size(), 5u);
+  EXPECT_EQ(hours[0].start, now - 24h * 10);
+  // Nothing more to do until time moves on.
+  deleted = store->apply_retention(now);
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(deleted.value(), 0u);
+}
+
+TEST_F(SqliteHistoryStoreTest, WritesRunTheRetentionOneChunkPerBatchOnItsSchedule) {
+  common::FakeClock clock(h0);
+  SqliteOptions options;
+  options.clock = &clock;
+  options.retention.raw = 1h;
+  options.maintenance_interval = 1h;
+  options.retention_chunk = 2;
+  auto store = open_store(options);
+  ASSERT_TRUE(store);
+  std::vector<model::Reading> old;
+  for (int i = 1; i <= 5; ++i) old.push_back(reading("m1", "energy", h0 - 2h - i * 1s, 1.0));
+  const std::string raw = "SELECT count(*) FROM readings";
+  int n = 0;
+  const auto write_new = [&] {
+    const pipeline::Envelope e[] = {envelope_of({reading("m1", "energy", h0 + ++n * 1s, 2.0)})};
+    ASSERT_TRUE(store->write(e).ok);
+  };
+  const pipeline::Envelope first[] = {envelope_of(old)};
+  ASSERT_TRUE(store->write(first).ok);  // the first write is due: 2 of the 5 old rows go
+  EXPECT_EQ(count(file_, raw), 3);
+  write_new();
+  EXPECT_EQ(count(file_, raw), 1 + 1);
+  write_new();
+  EXPECT_EQ(count(file_, raw), 0 + 2);  // the backlog is gone: the step found less than a chunk
+  const pipeline::Envelope again[] = {envelope_of({reading("m1", "energy", h0 - 3h, 1.0)})};
+  ASSERT_TRUE(store->write(again).ok);  // not due again before an hour
+  write_new();
+  EXPECT_EQ(count(file_, raw), 1 + 3);
+  clock.advance(1h);
+  write_new();
+  EXPECT_EQ(count(file_, raw), 4);  // the old one went, the new ones are within the hour
+  EXPECT_EQ(count(file_, "SELECT count(*) FROM readings WHERE ts < " +
+                             std::to_string(model::to_micros(h0))),
+            0);
+}
+
+TEST_F(SqliteHistoryStoreTest, UpgradeFromVersion1BuildsRollupsFromTheStoredReadings) {
+  {
+    auto store = open_store();
+    ASSERT_TRUE(store);
+    model::Reading bad = reading("m1", "energy", h0 + 30s, 99.0);
+    bad.quality = model::Quality::bad;
+    const pipeline::Envelope e[] = {
+        envelope_of({reading("m1", "energy", h0 + 10s, 3.0), reading("m1", "energy", h0 + 20s, 1.0),
+                     bad, reading("m1", "energy", h0 + 2h, 5.0)})};
+    ASSERT_TRUE(store->write(e).ok);
+  }
+  {
+    // The file as version 1 left it: readings, no rollup tables.
+    auto db = sqlite::Database::open(file_, sqlite::OpenMode::read_write);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(db.value()
+                    .exec("DROP TABLE rollup_1m; DROP TABLE rollup_1h; "
+                          "UPDATE schema_version SET version = 1")
+                    .ok());
+  }
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  const auto minutes =
+      store->rollups({"m1", "energy", Resolution::minute, model::from_micros(0), h0 + 24h});
+  ASSERT_EQ(minutes.size(), 2u);
+  EXPECT_EQ(minutes[0].start, h0);
+  EXPECT_EQ(minutes[0].count, 2u);
+  EXPECT_EQ(minutes[0].min, 1.0);
+  EXPECT_EQ(minutes[0].first, 3.0);
+  EXPECT_EQ(minutes[0].last, 1.0);
+  EXPECT_EQ(minutes[0].last_ts, h0 + 20s);
+  EXPECT_EQ(minutes[1].delta, 4.0);
+  const auto hours =
+      store->rollups({"m1", "energy", Resolution::hour, model::from_micros(0), h0 + 24h});
+  ASSERT_EQ(hours.size(), 2u);
+  EXPECT_EQ(hours[0].sum, 4.0);
+}
+
 }  // namespace
 }  // namespace fieldhub::stores
