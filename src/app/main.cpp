@@ -207,8 +207,12 @@ std::unique_ptr<stores::LiveStore> open_live_store(const config::Config& cfg,
 // The history store the config names: "sqlite:<path>" or "postgresql://…".
 std::unique_ptr<stores::HistoryStore> open_history_store(const config::Config& cfg) {
   const std::string& url = cfg.stores.history_url;
+  const stores::Retention retention{cfg.history.retention_raw, cfg.history.retention_minute,
+                                    cfg.history.retention_hour};
   if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
-    auto store = stores::PostgresHistoryStore::open(url);
+    stores::PostgresOptions pg_options;
+    pg_options.retention = retention;
+    auto store = stores::PostgresHistoryStore::open(url, pg_options);
     if (!store.ok()) {
       throw std::runtime_error("cannot open history in PostgreSQL: " + store.status().message());
     }
@@ -226,6 +230,7 @@ std::unique_ptr<stores::HistoryStore> open_history_store(const config::Config& c
                               ": key 'stores.sqlite_synchronous': must be full or normal");
   }
   options.synchronous = *sync;
+  options.retention = retention;
   auto store = stores::SqliteHistoryStore::open(file, options);
   if (!store.ok()) {
     throw std::runtime_error("cannot open history " + file.string() + ": " +

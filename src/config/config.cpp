@@ -107,6 +107,8 @@ std::optional<milliseconds> parse_duration(std::string_view text) {
     factor = 3600 * 1000;
   } else if (unit == "d") {
     factor = 24 * 3600 * 1000;
+  } else if (unit == "y") {
+    factor = std::int64_t{365} * 24 * 3600 * 1000;
   } else {
     return std::nullopt;
   }
@@ -205,7 +207,8 @@ class Section {
     if (s == nullptr) fail(n, key, "must be a duration string such as \"500ms\", \"10s\", \"5m\"");
     const auto d = parse_duration(s->get());
     if (!d) {
-      fail(n, key, "'" + s->get() + "' is not a duration (a whole number with ms, s, m, h or d)");
+      fail(n, key,
+           "'" + s->get() + "' is not a duration (a whole number with ms, s, m, h, d or y)");
     }
     if (*d < min || *d > max) {
       fail(n, key,
@@ -1179,6 +1182,24 @@ void read_pipeline(Section& root, Config& c) {
   s.check_unknown();
 }
 
+void read_history(Section& root, Config& c) {
+  const toml::table* t = root.subtable("history");
+  if (t == nullptr) return;
+  Section s(root.file(), *t, "history");
+  if (const toml::table* r = s.subtable("retention")) {
+    Section rs(root.file(), *r, "history.retention");
+    // At least an hour: a shorter retention would delete data about as fast as it lands.
+    constexpr milliseconds min = std::chrono::hours{1};
+    constexpr milliseconds max = std::chrono::hours{24 * 365 * 100};
+    auto& h = c.history;
+    if (auto d = rs.duration("raw", min, max)) h.retention_raw = *d;
+    if (auto d = rs.duration("minute", min, max)) h.retention_minute = *d;
+    if (auto d = rs.duration("hour", min, max)) h.retention_hour = *d;
+    rs.check_unknown();
+  }
+  s.check_unknown();
+}
+
 void read_stores(Section& root, Config& c, const fs::path& config_dir) {
   c.stores.history_url = "sqlite:" + (c.data_dir / "history.db").string();
   const toml::table* t = root.subtable("stores");
@@ -1248,6 +1269,7 @@ Config build_config(const toml::table& root, const fs::path& file) {
   read_pipeline(s, c);
   read_alarm_settings(s, c);
   read_stores(s, c, dir);
+  read_history(s, c);
   read_serial_buses(s, c);
   read_devices(s, c);
   s.check_unknown();

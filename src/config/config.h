@@ -59,6 +59,14 @@ struct StoreConfig {
       "full";  // full: a commit survives power loss; normal: crash only
 };
 
+// [history.retention]: how long each history tier is kept; zero (the key absent) keeps it forever.
+// raw: every reading; minute, hour: the rollup buckets trends are drawn from.
+struct HistoryConfig {
+  std::chrono::milliseconds retention_raw{0};
+  std::chrono::milliseconds retention_minute{0};
+  std::chrono::milliseconds retention_hour{0};
+};
+
 // How a profile's metric is found in a payload and what it means.
 struct MetricSpec {
   std::string name;
@@ -237,6 +245,7 @@ struct Config {
   PipelineConfig pipeline;
   StoreConfig stores;
   AlarmSettings alarms;
+  HistoryConfig history;
   std::vector<Profile> profiles;  // every profile a device uses
   std::vector<model::Device> devices;
   std::vector<SerialBus> serial_buses;
@@ -255,7 +264,7 @@ Config load_config(const std::filesystem::path& file);
 // Loads one profile file (also used by tests and tools).
 Profile load_profile(const std::filesystem::path& file);
 
-// "500ms", "10s", "5m", "2h", "7d" → duration; nullopt if malformed.
+// "500ms", "10s", "5m", "2h", "7d", "5y" (365 days) → duration; nullopt if malformed.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 
 }  // namespace fieldhub::config

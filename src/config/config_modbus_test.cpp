@@ -160,7 +160,7 @@ TEST(ModbusProfile, SettingsRanges) {
   EXPECT_EQ(
       profile_error("kind = \"plc\"\n[modbus]\npoll_interval = \"1\"\n[[metrics]]\nname = \"x\"\n"),
       "p.toml:3: key 'modbus.poll_interval': '1' is not a duration (a whole number with ms, "
-      "s, m, h or d)");
+      "s, m, h, d or y)");
   EXPECT_EQ(
       profile_error("kind = \"plc\"\n[modbus.groups]\nFast = \"1s\"\n[[metrics]]\nname = \"x\"\n"),
       "p.toml:3: key 'modbus.groups.Fast': group name must be lower-case letters, digits and _");

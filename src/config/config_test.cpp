@@ -77,6 +77,7 @@ TEST(ParseDuration, AcceptsEachUnit) {
   EXPECT_EQ(parse_duration("2h"), milliseconds{7200000});
   EXPECT_EQ(parse_duration("7d"), milliseconds{604800000});
   EXPECT_EQ(parse_duration("0s"), milliseconds{0});
+  EXPECT_EQ(parse_duration("5y"), milliseconds{5LL * 365 * 86400000});
 }
 
 TEST(ParseDuration, RefusesMalformed) {
@@ -195,6 +196,33 @@ TEST_F(ConfigFiles, DefaultsWithoutSections) {
   EXPECT_TRUE(c.devices.empty());
 }
 
+TEST_F(ConfigFiles, HistoryRetentionPerTier) {
+  const Config none = load_config(write("fieldhub.toml", ""));
+  EXPECT_EQ(none.history.retention_raw, milliseconds{0});  // kept forever
+  EXPECT_EQ(none.history.retention_hour, milliseconds{0});
+  const Config c = load_config(write("fieldhub.toml", R"(
+[history.retention]
+raw = "30d"
+minute = "180d"
+hour = "5y"
+)"));
+  EXPECT_EQ(c.history.retention_raw, std::chrono::hours{24 * 30});
+  EXPECT_EQ(c.history.retention_minute, std::chrono::hours{24 * 180});
+  EXPECT_EQ(c.history.retention_hour, std::chrono::hours{24 * 365 * 5});
+
+  EXPECT_EQ(error_of("[history.retention]\nraw = \"30d\"\nminute = \"10m\"\n"),
+            file("fieldhub.toml") +
+                ":3: key 'history.retention.minute': must be between 3600000ms and "
+                "3153600000000ms");
+  EXPECT_EQ(error_of("[history.retention]\nhour = \"forever\"\n"),
+            file("fieldhub.toml") + ":2: key 'history.retention.hour': 'forever' is not a " +
+                "duration (a whole number with ms, s, m, h, d or y)");
+  EXPECT_EQ(error_of("[history.retention]\nraw = \"30d\"\nsecond = \"1d\"\n"),
+            file("fieldhub.toml") + ":3: key 'history.retention.second': unknown key");
+  EXPECT_EQ(error_of("[history]\nretention = 3\n"),
+            file("fieldhub.toml") + ":2: key 'history.retention': must be a table");
+}
+
 TEST_F(ConfigFiles, SyntaxErrorNamesFileAndLine) {
   const auto e = error_of("[mqtt]\nport = 1883\nhost = \"x\n");
   EXPECT_EQ(e.rfind(file("fieldhub.toml") + ":3:", 0), 0u) << e;
@@ -249,7 +277,7 @@ TEST_F(ConfigFiles, OutOfRange) {
 TEST_F(ConfigFiles, BadDurations) {
   EXPECT_EQ(error_of("[mqtt]\nkeepalive = \"30\"\n"),
             file("fieldhub.toml") + ":2: key 'mqtt.keepalive': '30' is not a duration (a whole " +
-                "number with ms, s, m, h or d)");
+                "number with ms, s, m, h, d or y)");
   EXPECT_EQ(
       error_of("[mqtt]\nkeepalive = 30\n"),
       file("fieldhub.toml") +

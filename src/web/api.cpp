@@ -35,6 +35,25 @@ using Query = std::vector<std::pair<std::string, std::string>>;
 
 constexpr auto default_history_window = std::chrono::hours{1};
 
+// step=auto: raw readings for a range up to 6 h, 1-minute buckets up to 7 days (at most 10,080),
+// hourly beyond.
+constexpr auto auto_raw_max = std::chrono::hours{6};
+constexpr auto auto_minute_max = std::chrono::hours{24 * 7};
+
+enum class Step { raw, minute, hour };
+
+const char* step_name(Step s) {
+  switch (s) {
+    case Step::raw:
+      return "raw";
+    case Step::minute:
+      return "1m";
+    case Step::hour:
+      return "1h";
+  }
+  return "raw";
+}
+
 Response json_response(int status, std::string body) {
   Response r;
   r.status = status;
@@ -668,7 +687,7 @@ void Api::handle(const Request& request, Done done) {
         return respond(route, error(404, "unknown device '" + seg[3] + "'"), done);
       if (!history) return respond(route, get_device(ctx_, *device, t.query), done);
 
-      const Params params(t.query, {"metric", "from", "to", "limit"});
+      const Params params(t.query, {"metric", "from", "to", "step", "limit"});
       if (params.error_response()) return respond(route, *params.error_response(), done);
       const auto metric = params.get("metric");
       if (!metric || metric->empty()) {
@@ -696,19 +715,77 @@ void Api::handle(const Request& request, Done done) {
       if (!(q.from < q.to)) {
         return respond(route, error(400, "parameter 'from': must be before 'to'"), done);
       }
+      // Only number metrics have rollups (stores/history_store.h): auto answers the others raw.
+      const bool numeric = spec->type == model::ValueType::number;
+      Step step = Step::raw;
+      const std::string step_text = params.get("step").value_or("auto");
+      if (step_text == "auto") {
+        const auto span = q.to - q.from;
+        if (numeric && span > auto_raw_max) {
+          step = span <= auto_minute_max ? Step::minute : Step::hour;
+        }
+      } else if (step_text == "1m" || step_text == "1h") {
+        if (!numeric) {
+          return respond(route,
+                         error(400, "parameter 'step': metric '" + *metric +
+                                        "' is not a number and has no rollups; use step=raw"),
+                         done);
+        }
+        step = step_text == "1m" ? Step::minute : Step::hour;
+      } else if (step_text != "raw") {
+        return respond(route, error(400, "parameter 'step': must be raw, 1m, 1h or auto"), done);
+      }
       std::string unit = spec->unit;
+      const bool counter = spec->counter;
+      const auto head = [unit, counter](JsonWriter& w, const stores::ReadingQuery& rq, Step st) {
+        w.begin_object().field("device", sv(rq.device_id)).field("metric", sv(rq.metric));
+        w.field("unit", sv(unit)).field("counter", counter).field("resolution", step_name(st));
+        w.field("from", rq.from).field("to", rq.to);
+      };
+      if (step == Step::raw) {
+        return run_query(
+            route,
+            [this, q, head] {
+              const auto points = ctx_.history.readings(q);
+              std::string body;
+              JsonWriter w(body);
+              head(w, q, Step::raw);
+              w.key("points").begin_array();
+              for (const auto& p : points) {
+                w.begin_object().field("ts", p.ts()).field("value", p.value);
+                w.field("quality", model::to_string(p.quality)).end_object();
+              }
+              w.end_array().end_object();
+              return json_response(200, std::move(body));
+            },
+            std::move(done));
+      }
+      stores::RollupQuery rq{
+          q.device_id,
+          q.metric,
+          step == Step::minute ? stores::Resolution::minute : stores::Resolution::hour,
+          q.from,
+          q.to,
+          q.limit};
       return run_query(
           route,
-          [this, q, unit] {
-            const auto points = ctx_.history.readings(q);
+          [this, q, rq, step, head, counter] {
+            const auto buckets = ctx_.history.rollups(rq);
             std::string body;
             JsonWriter w(body);
-            w.begin_object().field("device", sv(q.device_id)).field("metric", sv(q.metric));
-            w.field("unit", sv(unit)).field("from", q.from).field("to", q.to);
+            head(w, q, step);
             w.key("points").begin_array();
-            for (const auto& p : points) {
-              w.begin_object().field("ts", p.ts()).field("value", p.value);
-              w.field("quality", model::to_string(p.quality)).end_object();
+            for (const auto& b : buckets) {
+              w.begin_object().field("ts", b.start).field("min", b.min).field("max", b.max);
+              w.field("mean", b.mean()).field("count", b.count).field("last", b.last);
+              w.key("delta");
+              // Consumption in the bucket, only meaningful for a counter (a meter total).
+              if (counter && b.delta) {
+                w.value(*b.delta);
+              } else {
+                w.null();
+              }
+              w.end_object();
             }
             w.end_array().end_object();
             return json_response(200, std::move(body));

@@ -316,6 +316,113 @@ TEST_F(ApiTest, HistoryParameterErrorsAre400NamingTheParameter) {
   EXPECT_FALSE(history_.last_reading_query) << "no query reaches the store";
 }
 
+TEST_F(ApiTest, HistoryStepAutoPicksRawUpTo6HoursMinutesUpTo7DaysThenHours) {
+  const std::string base = "/api/v1/devices/meter-1/history?metric=energy&to=2026-03-08T12:00:00Z";
+  struct Case {
+    std::string from;
+    std::string resolution;
+  };
+  const std::vector<Case> cases = {
+      {"2026-03-08T06:00:00Z", "raw"},     // 6 h exactly
+      {"2026-03-08T05:59:59Z", "1m"},      // 6 h 1 s
+      {"2026-03-01T12:00:00Z", "1m"},      // 7 days exactly
+      {"2026-03-01T11:59:59.999Z", "1h"},  // just over 7 days
+  };
+  for (const auto& c : cases) {
+    history_.last_reading_query.reset();
+    history_.last_rollup_query.reset();
+    for (const std::string step : {"", "&step=auto"}) {
+      const auto res = call(base + "&from=" + c.from + step);
+      ASSERT_EQ(res.status, 200) << c.from;
+      auto doc = parse(res);
+      EXPECT_EQ(std::string_view(doc["resolution"]), c.resolution) << c.from << step;
+    }
+    if (c.resolution == "raw") {
+      EXPECT_TRUE(history_.last_reading_query) << c.from;
+      EXPECT_FALSE(history_.last_rollup_query) << c.from;
+    } else {
+      ASSERT_TRUE(history_.last_rollup_query) << c.from;
+      EXPECT_FALSE(history_.last_reading_query) << c.from;
+      EXPECT_EQ(history_.last_rollup_query->resolution,
+                c.resolution == "1m" ? stores::Resolution::minute : stores::Resolution::hour);
+      EXPECT_EQ(history_.last_rollup_query->from, *model::parse_rfc3339(c.from));
+    }
+  }
+  // An explicit step wins over the range.
+  ASSERT_EQ(call(base + "&from=2026-01-01T00:00:00Z&step=raw").status, 200);
+  EXPECT_EQ(history_.last_reading_query->from, *model::parse_rfc3339("2026-01-01T00:00:00Z"));
+  ASSERT_EQ(call(base + "&from=2026-03-08T11:00:00Z&step=1h&limit=7").status, 200);
+  EXPECT_EQ(history_.last_rollup_query->resolution, stores::Resolution::hour);
+  EXPECT_EQ(history_.last_rollup_query->limit, 7u);
+}
+
+TEST_F(ApiTest, HistoryRollupAnswerHasBucketsAndTheCounterDelta) {
+  config_.profiles[0].metrics[0].counter = true;  // energy: a kWh total
+  stores::RollupBucket a;
+  a.start = t0 - 2min;
+  a.min = 10;
+  a.max = 12;
+  a.sum = 44;
+  a.count = 4;
+  a.last = 12;  // no bucket before it: delta unknown
+  stores::RollupBucket b = a;
+  b.start = t0 - 1min;
+  b.min = 12;
+  b.max = 15.5;
+  b.sum = 27.5;
+  b.count = 2;
+  b.last = 15.5;
+  b.delta = 3.5;
+  history_.rollups_data = {a, b};
+
+  const auto res = call("/api/v1/devices/meter-1/history?metric=energy&step=1m");
+  ASSERT_EQ(res.status, 200);
+  auto doc = parse(res);
+  EXPECT_EQ(std::string_view(doc["unit"]), "kWh");
+  EXPECT_TRUE(bool(doc["counter"]));
+  EXPECT_EQ(std::string_view(doc["resolution"]), "1m");
+  EXPECT_EQ(std::string_view(doc["from"]), "2026-03-01T11:00:00.000Z");
+  auto points = doc["points"].get_array();
+  ASSERT_EQ(points.size(), 2u);
+  EXPECT_EQ(std::string_view(points.at(0)["ts"]), "2026-03-01T11:58:00.000Z");
+  EXPECT_DOUBLE_EQ(double(points.at(0)["min"]), 10);
+  EXPECT_DOUBLE_EQ(double(points.at(0)["max"]), 12);
+  EXPECT_DOUBLE_EQ(double(points.at(0)["mean"]), 11);
+  EXPECT_EQ(std::uint64_t(points.at(0)["count"]), 4u);
+  EXPECT_DOUBLE_EQ(double(points.at(0)["last"]), 12);
+  EXPECT_TRUE(points.at(0)["delta"].is_null());
+  EXPECT_DOUBLE_EQ(double(points.at(1)["mean"]), 13.75);
+  EXPECT_DOUBLE_EQ(double(points.at(1)["delta"]), 3.5);
+
+  // The same buckets for a metric that is not a counter: no consumption.
+  config_.profiles[0].metrics[0].counter = false;
+  auto plain = parse(call("/api/v1/devices/meter-1/history?metric=energy&step=1m"));
+  EXPECT_FALSE(bool(plain["counter"]));
+  EXPECT_TRUE(plain["points"].get_array().at(1)["delta"].is_null());
+}
+
+TEST_F(ApiTest, HistoryRawAnswerSaysItsResolutionAndCounter) {
+  auto doc = parse(call("/api/v1/devices/meter-1/history?metric=power&step=raw"));
+  EXPECT_EQ(std::string_view(doc["resolution"]), "raw");
+  EXPECT_FALSE(bool(doc["counter"]));
+}
+
+TEST_F(ApiTest, HistoryStepErrors) {
+  config_.profiles[0].metrics.push_back({.name = "tamper", .type = model::ValueType::boolean});
+  const std::string base = "/api/v1/devices/meter-1/history?metric=";
+  auto res = call(base + "energy&step=5m");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_EQ(error_of(res), "parameter 'step': must be raw, 1m, 1h or auto");
+  res = call(base + "tamper&step=1h");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_EQ(error_of(res),
+            "parameter 'step': metric 'tamper' is not a number and has no rollups; use step=raw");
+  EXPECT_FALSE(history_.last_rollup_query);
+  // auto over a long range answers a non-number metric raw.
+  auto doc = parse(call(base + "tamper&from=2026-01-01T00:00:00Z"));
+  EXPECT_EQ(std::string_view(doc["resolution"]), "raw");
+}
+
 TEST_F(ApiTest, HistoryUnavailableIs503) {
   history_.fail = true;
   auto res = call("/api/v1/devices/meter-1/history?metric=energy");
