@@ -760,13 +760,15 @@ void Api::handle(const Request& request, Done done) {
             },
             std::move(done));
       }
+      // Without a limit, every bucket of the range: 7 days of minutes (the largest auto range)
+      // are 10,080 buckets, more than the raw default, and the newest must not be cut off.
       stores::RollupQuery rq{
           q.device_id,
           q.metric,
           step == Step::minute ? stores::Resolution::minute : stores::Resolution::hour,
           q.from,
           q.to,
-          q.limit};
+          params.get("limit") ? q.limit : max_history_limit};
       return run_query(
           route,
           [this, q, rq, step, head, counter] {

@@ -346,6 +346,8 @@ TEST_F(ApiTest, HistoryStepAutoPicksRawUpTo6HoursMinutesUpTo7DaysThenHours) {
       EXPECT_EQ(history_.last_rollup_query->resolution,
                 c.resolution == "1m" ? stores::Resolution::minute : stores::Resolution::hour);
       EXPECT_EQ(history_.last_rollup_query->from, *model::parse_rfc3339(c.from));
+      // Every bucket of the range (7 days of minutes are 10,080), not the raw default of 10,000.
+      EXPECT_EQ(history_.last_rollup_query->limit, 100000u);
     }
   }
   // An explicit step wins over the range.
