@@ -281,7 +281,7 @@ test('a flood keeps the high alarms on top with a count; medium ones wait in the
   await page.close();
 });
 
-test('the trend view draws a chart of a meter', async () => {
+test('the trend view draws a meter: consumption per reading for a counter, values, and 1-minute rollups for 7 days', async () => {
   // Enough readings in history for a few consumption steps.
   const answer = await h.waitUntil(async () => {
     const from = new Date(Date.now() - 600000).toISOString();
@@ -292,13 +292,13 @@ test('the trend view draws a chart of a meter', async () => {
   const chart = page.locator('#trend-chart');
   await page.locator('#trend-chart .uplot canvas').waitFor({ timeout: 5000 });
   assert.ok(Number(await chart.getAttribute('data-points')) >= 3, 'points drawn');
-  // The axis and legend name the unit. A counter (flagged by the history API) is drawn as consumption per
-  // interval, and the status sums it.
-  assert.match(await page.locator('#trend-chart .u-legend').innerText(), /kWh/);
-  assert.equal(await chart.getAttribute('data-counter'), String(answer.counter === true));
-  if (answer.counter === true) {
-    assert.match(await page.locator('#trend-status').innerText(), /consumed .* kWh/);
-  }
+  // The axis and legend name the unit. A counter (flagged by the history API) is drawn as
+  // consumption per interval, and the status sums it.
+  assert.equal(answer.counter, true);
+  assert.equal(await chart.getAttribute('data-counter'), 'true');
+  assert.equal(await chart.getAttribute('data-resolution'), 'raw');
+  assert.match(await page.locator('#trend-chart .u-legend').innerText(), /energy: consumption per reading \(kWh\)/);
+  assert.match(await page.locator('#trend-status').innerText(), /consumed .* kWh/);
   await shot(page, 'trends-energy');
   // A plain metric is drawn as its values.
   await page.locator('#trend-metric').selectOption('power');
@@ -306,6 +306,12 @@ test('the trend view draws a chart of a meter', async () => {
   assert.equal(await chart.getAttribute('data-counter'), 'false');
   assert.match(await page.locator('#trend-status').innerText(), /readings · last .* W/);
   await shot(page, 'trends-power');
+  // Seven days come as 1-minute rollups (step=auto), drawn from their means.
+  await page.locator('#trend-range').selectOption('7d');
+  await page.waitForFunction(() => document.querySelector('#trend-chart').dataset.resolution === '1m', null, { timeout: 5000 });
+  assert.ok(Number(await chart.getAttribute('data-points')) >= 1, '1-minute buckets drawn');
+  assert.match(await page.locator('#trend-status').innerText(), /1m buckets · last .* W/);
+  await shot(page, 'trends-power-7d');
   await page.close();
 });
 

@@ -58,7 +58,6 @@ export class Trends {
     this.devices = devices; // the board's device map (id → {info, metrics})
     this.chart = null;
     this.request = 0;
-    this.stepUnsupported = false;
     $('trend-device').addEventListener('change', () => this.pickDevice());
     $('trend-metric').addEventListener('change', () => this.load());
     $('trend-range').addEventListener('change', () => this.load());
@@ -114,18 +113,9 @@ export class Trends {
     }
   }
 
-  async fetchHistory(id, metric, from, to) {
-    const base = `/api/v1/devices/${encodeURIComponent(id)}/history?metric=${encodeURIComponent(metric)}&from=${from}&to=${to}`;
-    if (!this.stepUnsupported) {
-      try {
-        return await getJson(`${base}&step=auto`);
-      } catch (e) {
-        // A server without rollups refuses the unknown parameter: raw points then.
-        if (!(e.status === 400 && /step/.test(e.message))) throw e;
-        this.stepUnsupported = true;
-      }
-    }
-    return getJson(base);
+  fetchHistory(id, metric, from, to) {
+    const q = new URLSearchParams({ metric, from, to, step: 'auto' });
+    return getJson(`/api/v1/devices/${encodeURIComponent(id)}/history?${q}`);
   }
 
   async load() {
