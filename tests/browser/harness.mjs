@@ -97,6 +97,10 @@ export async function stopAll() {
 process.on('exit', () => {
   for (const c of started) c.proc.kill('SIGKILL');
 });
+// ctest's timeout or Ctrl-C: leave no broker, server or simulator behind.
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.once(sig, () => process.exit(128 + (sig === 'SIGTERM' ? 15 : 2)));
+}
 
 export async function startMosquitto(dir) {
   const port = await freePort();
