@@ -199,6 +199,8 @@ test('a code blue appears on two consoles, is acknowledged on one and clears on 
     assert.match(await page.locator('#overlay-title').innerText(), /code blue/i);
     assert.match(await page.title(), /ALARM/);
   }
+  // Nobody has touched B yet: its browser blocks audio, and the takeover says so.
+  assert.match(await b.locator('#overlay-sound').innerText(), /SOUND OFF/);
   await shot(b, 'alarm-takeover');
   // The operator's name is asked once, then the ack goes to the server.
   await a.bringToFront();
