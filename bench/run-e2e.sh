@@ -3,7 +3,8 @@
 # End-to-end benchmark on this machine: a real Mosquitto, fieldhub on the embedded default
 # (in-process live state, SQLite), and fieldhub-load. All on loopback, random ports, a temporary
 # folder; every run bounded by count and timeout. Prints one line per measurement.
-#   bench/run-e2e.sh [COUNT] [DEVICES]
+#   bench/run-e2e.sh [COUNT] [DEVICES]   (env: DASHBOARDS=20 live sessions timing urgent events,
+#   SWEEP="5000 10000" extra paced rates, BUILD_DIR, LOAD_TIMEOUT)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-200000}
@@ -55,7 +56,9 @@ wait_port "$broker_port"
   for v in $(seq 1 9); do
     printf '[[metrics]]\nname = "v%s"\nunit = "W"\n' "$v"
   done
-  printf '[[events]]\ntype = "call"\npriority = "high"\n' 
+  printf '[[events]]\ntype = "call"\npriority = "high"\n'
+  # Every call is an alarm too, so the alarm engine, its journal and the alarm frames are measured.
+  printf '[[alarms]]\nevent = "call"\n'
 } > "$work/profiles/load-counter.toml"
 {
   echo 'data_dir = "data"'
@@ -89,8 +92,11 @@ echo "$max1"
 run --count $((count / 4)) --values 10
 rate=$(sed -n 's/.*msgs_per_s=\([0-9.]*\).*/\1/p' <<<"$max1")
 paced=$(awk -v r="$rate" 'BEGIN { printf "%d", r * 0.7 }')
-echo "# paced at 70 % of the sustained rate: $paced msgs/s, one in 100 an urgent event"
-run --count $((paced * 20)) --values 1 --rate "$paced" --event-every 100
+dashboards=${DASHBOARDS:-20}
+echo "# paced at 70 % of the sustained rate: $paced msgs/s, one in 100 an urgent event, $dashboards dashboards"
+run --count $((paced * 20)) --values 1 --rate "$paced" --event-every 100 --dashboards "$dashboards"
+echo "# idle: 1000 urgent events at 50/s, $dashboards dashboards"
+run --count 1000 --values 1 --rate 50 --event-every 1 --dashboards "$dashboards"
 for rate in ${SWEEP:-}; do
   echo "# paced at $rate msgs/s for 10 s, one in 100 an urgent event"
   run --count $((rate * 10)) --values 1 --rate "$rate" --event-every 100

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <memory>
 #include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -51,6 +52,7 @@ struct Options {
   std::chrono::seconds timeout{300};
   std::int64_t first_seq = 0;
   std::int64_t event_every = 0;  // every Nth message is an urgent event instead of telemetry
+  int dashboards = 1;            // live feed sessions watching (events are timed on each)
 };
 
 std::int64_t now_ns() {
@@ -356,9 +358,15 @@ int run_fieldhub(const Options& o) {
   const Oracle before_counts = Oracle::read(o.http_port);
   const ProcStat before = proc_stat(o.pid);
   std::vector<std::int64_t> sent(static_cast<std::size_t>(o.count), 0);
-  std::vector<std::int64_t> seen(static_cast<std::size_t>(o.count), 0);
-  FeedWatcher feed(o, seen);
-  feed.start();
+  // One watcher per open dashboard; readings are timed on the first, events on every one.
+  std::vector<std::vector<std::int64_t>> seen_by(
+      static_cast<std::size_t>(o.dashboards), std::vector<std::int64_t>(sent.size(), 0));
+  std::vector<std::unique_ptr<FeedWatcher>> feeds;
+  for (auto& seen_ns : seen_by) {
+    feeds.push_back(std::make_unique<FeedWatcher>(o, seen_ns));
+    feeds.back()->start();
+  }
+  const std::vector<std::int64_t>& seen = seen_by.front();
   Publisher pub(o, sent);
   std::thread pub_thread([&] { pub.run(); });
 
@@ -375,20 +383,49 @@ int run_fieldhub(const Options& o) {
     std::this_thread::sleep_for(50ms);
   }
   pub_thread.join();
-  feed.stop();
+  // Events are a few: give the last ones a moment to reach every dashboard.
+  const auto settle = Clock::now() + 2s;
+  const auto all_seen = [&] {
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+      const std::int64_t seq = o.first_seq + static_cast<std::int64_t>(i);
+      if (o.event_every == 0 || seq % o.event_every != 0 || sent[i] == 0) continue;
+      for (const auto& seen_ns : seen_by) {
+        if (seen_ns[i] == 0) return false;
+      }
+    }
+    return true;
+  };
+  while (!all_seen() && Clock::now() < settle) std::this_thread::sleep_for(10ms);
+  for (auto& f : feeds) f->stop();
   const ProcStat after = proc_stat(o.pid);
   const Oracle counts = Oracle::read(o.http_port) - before_counts;
   const double seconds = std::chrono::duration<double>(done_at - pub.started()).count();
 
   std::vector<double> latency_ms;
-  std::vector<double> event_ms;
+  std::vector<double> event_ms;      // each event on each dashboard
+  std::vector<double> event_all_ms;  // each event on the last dashboard to show it
   std::int64_t events_sent = 0;
+  std::int64_t events_missed = 0;  // event × dashboard pairs never seen
   for (std::size_t i = 0; i < sent.size(); ++i) {
     const std::int64_t seq = o.first_seq + static_cast<std::int64_t>(i);
     const bool event = o.event_every > 0 && seq % o.event_every == 0;
     events_sent += event ? 1 : 0;
-    if (sent[i] == 0 || seen[i] == 0) continue;
-    (event ? event_ms : latency_ms).push_back(static_cast<double>(seen[i] - sent[i]) / 1e6);
+    if (sent[i] == 0) continue;
+    if (!event) {
+      if (seen[i] != 0) latency_ms.push_back(static_cast<double>(seen[i] - sent[i]) / 1e6);
+      continue;
+    }
+    double last = 0;
+    for (const auto& seen_ns : seen_by) {
+      if (seen_ns[i] == 0) {
+        ++events_missed;
+        continue;
+      }
+      const double ms = static_cast<double>(seen_ns[i] - sent[i]) / 1e6;
+      event_ms.push_back(ms);
+      last = std::max(last, ms);
+    }
+    event_all_ms.push_back(last);
   }
   const std::size_t measured = latency_ms.size();
   std::cout << "mode=fieldhub messages=" << pub.acked() << " readings_stored=" << stored
@@ -402,10 +439,13 @@ int run_fieldhub(const Options& o) {
             << " duplicate=" << counts.duplicate << " deduplicated=" << counts.deduplicated
             << " rejected=" << counts.rejected;
   if (o.event_every > 0) {
-    std::cout << " events_sent=" << events_sent << " events_seen=" << event_ms.size()
+    std::cout << " dashboards=" << o.dashboards << " events_sent=" << events_sent
+              << " event_frames_seen=" << event_ms.size() << " event_frames_missed=" << events_missed
               << " event_p50_ms=" << percentile(event_ms, 0.50)
               << " event_p99_ms=" << percentile(event_ms, 0.99)
-              << " event_max_ms=" << (event_ms.empty() ? 0 : event_ms.back());
+              << " event_max_ms=" << (event_ms.empty() ? 0 : event_ms.back())
+              << " event_on_all_p99_ms=" << percentile(event_all_ms, 0.99)
+              << " event_on_all_max_ms=" << (event_all_ms.empty() ? 0 : event_all_ms.back());
   }
   std::cout << "\n";
   return stored >= expected ? 0 : 1;
@@ -415,7 +455,8 @@ void usage() {
   std::cout
       << "usage: fieldhub-load --mode bare|fieldhub --broker-port P [--http-port H] [--pid PID]\n"
          "         [--count N] [--devices D] [--values V] [--rate MSGS_PER_S] [--window W]\n"
-         "         [--site S] [--timeout SECONDS] [--first-seq N] [--event-every N]\n";
+         "         [--site S] [--timeout SECONDS] [--first-seq N] [--event-every N]\n"
+         "         [--dashboards N]\n";
 }
 
 }  // namespace
@@ -457,6 +498,8 @@ int main(int argc, char** argv) {
         o.first_seq = std::stoll(v);
       else if (arg == "--event-every")
         o.event_every = std::stoll(v);
+      else if (arg == "--dashboards")
+        o.dashboards = std::max(1, std::stoi(v));
       else
         throw std::invalid_argument("unknown argument " + arg);
     }
