@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <memory>
 #include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -24,6 +23,7 @@
 #include <boost/beast/websocket.hpp>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -359,8 +359,8 @@ int run_fieldhub(const Options& o) {
   const ProcStat before = proc_stat(o.pid);
   std::vector<std::int64_t> sent(static_cast<std::size_t>(o.count), 0);
   // One watcher per open dashboard; readings are timed on the first, events on every one.
-  std::vector<std::vector<std::int64_t>> seen_by(
-      static_cast<std::size_t>(o.dashboards), std::vector<std::int64_t>(sent.size(), 0));
+  std::vector<std::vector<std::int64_t>> seen_by(static_cast<std::size_t>(o.dashboards),
+                                                 std::vector<std::int64_t>(sent.size(), 0));
   std::vector<std::unique_ptr<FeedWatcher>> feeds;
   for (auto& seen_ns : seen_by) {
     feeds.push_back(std::make_unique<FeedWatcher>(o, seen_ns));
@@ -440,7 +440,8 @@ int run_fieldhub(const Options& o) {
             << " rejected=" << counts.rejected;
   if (o.event_every > 0) {
     std::cout << " dashboards=" << o.dashboards << " events_sent=" << events_sent
-              << " event_frames_seen=" << event_ms.size() << " event_frames_missed=" << events_missed
+              << " event_frames_seen=" << event_ms.size()
+              << " event_frames_missed=" << events_missed
               << " event_p50_ms=" << percentile(event_ms, 0.50)
               << " event_p99_ms=" << percentile(event_ms, 0.99)
               << " event_max_ms=" << (event_ms.empty() ? 0 : event_ms.back())

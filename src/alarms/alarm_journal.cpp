@@ -62,16 +62,23 @@ std::optional<model::Timestamp> time_of(element e) {
 
 }  // namespace
 
-AlarmJournal::AlarmJournal(std::filesystem::path file, common::Metrics& metrics, Defer defer)
+AlarmJournal::AlarmJournal(std::filesystem::path file, common::Metrics& metrics, OnSynced on_synced)
     : file_(std::move(file)),
-      defer_(std::move(defer)),
+      on_synced_(std::move(on_synced)),
       errors_(metrics.counter("fieldhub_alarm_journal_errors_total",
                               "Failed writes or syncs of the alarm journal (retried)")),
       syncs_(metrics.counter("fieldhub_alarm_journal_syncs_total",
-                             "Alarm journal flushes made durable (fdatasync)")) {}
+                             "Alarm journal writes made durable (fdatasync)")),
+      thread_([this] { run(); }) {}
 
 AlarmJournal::~AlarmJournal() {
-  if (!buffer_.empty()) flush();
+  flush(std::chrono::seconds{5});
+  {
+    const std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -224,47 +231,80 @@ JournalLoad AlarmJournal::load() const {
   return out;
 }
 
-bool AlarmJournal::open_for_append() {
-  if (fd_ >= 0) return true;
-  fd_ = ::open(file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  return fd_ >= 0;
-}
-
 void AlarmJournal::append(const Alarm& alarm) {
-  buffer_ += encode(alarm);
+  std::string line = encode(alarm);
   ++lines_;
-  if (!defer_) {
-    flush();
-    return;
+  {
+    const std::lock_guard lock(mutex_);
+    queue_ += line;
+    queued_seq_ = ++appended_;
   }
-  if (flush_scheduled_) return;
-  flush_scheduled_ = true;
-  defer_([this] {
-    flush_scheduled_ = false;
-    flush();
-  });
+  wake_.notify_one();
 }
 
-bool AlarmJournal::flush() {
-  if (buffer_.empty()) return true;
-  if (!open_for_append() || !write_all(fd_, buffer_) || ::fdatasync(fd_) != 0) {
-    // The file may hold part of the buffer: the next load skips a torn line, and the lines are
-    // written again whole (the last line per alarm wins, so a repeat is harmless). A failed
-    // fsync is not trusted to be retried on the same descriptor (PostgreSQL's rule): reopen.
+bool AlarmJournal::flush(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  const std::uint64_t target = queued_seq_;
+  return synced_.wait_for(lock, timeout, [&] { return durable() >= target; });
+}
+
+bool AlarmJournal::write_out(const std::string& text) {
+  if (fd_ < 0) fd_ = ::open(file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ >= 0 && write_all(fd_, text) && ::fdatasync(fd_) == 0) return true;
+  // The file may hold part of the text: loading skips a torn line, and the text is written again
+  // whole (the last line per alarm wins, so a repeat is harmless).
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  return false;
+}
+
+void AlarmJournal::run() {
+  std::string text;
+  std::uint64_t seq = 0;
+  std::chrono::milliseconds backoff{10};
+  std::uint64_t failures = 0;
+  while (true) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stop_ || !queue_.empty() || !text.empty(); });
+      if (stop_ && (text.empty() && queue_.empty())) return;
+      text += queue_;  // after a failure: the unsynced lines first, then the newer ones
+      queue_.clear();
+      seq = queued_seq_;
+    }
+    bool ok = false;
+    {
+      const std::lock_guard file_lock(file_mutex_);
+      ok = write_out(text);
+    }
+    if (ok) {
+      text.clear();
+      backoff = std::chrono::milliseconds{10};
+      syncs_.inc();
+      {
+        const std::lock_guard lock(mutex_);
+        durable_.store(seq, std::memory_order_release);
+      }
+      synced_.notify_all();
+      if (on_synced_) on_synced_();
+      continue;
+    }
     errors_.inc();
-    common::log(common::LogLevel::error, "alarms",
-                "cannot write " + file_.string() + ": " + std::strerror(errno));
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-    return false;
+    if (failures++ % 100 == 0) {
+      common::log(common::LogLevel::error, "alarms",
+                  "cannot write " + file_.string() + ": " + std::strerror(errno) +
+                      " (retrying; acknowledgements wait)");
+    }
+    std::unique_lock lock(mutex_);
+    if (stop_) return;  // shutting down with the disk refusing: the broker still has them
+    wake_.wait_for(lock, backoff, [&] { return stop_; });
+    backoff = std::min(backoff * 2, std::chrono::milliseconds{1000});
   }
-  syncs_.inc();
-  buffer_.clear();
-  return true;
 }
 
 bool AlarmJournal::compact(const std::vector<const Alarm*>& keep) {
-  flush();
+  if (!flush()) return false;
+  const std::lock_guard file_lock(file_mutex_);
   const std::filesystem::path tmp = file_.string() + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
@@ -282,7 +322,7 @@ bool AlarmJournal::compact(const std::vector<const Alarm*>& keep) {
     return false;
   }
   if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
+  fd_ = -1;  // the writer reopens the new file
   lines_ = keep.size();
   return true;
 }

@@ -282,13 +282,15 @@ int run(const Options& opts) {
     }
   };
   // Alarms: rebuilt from their journal before anything can raise or show one.
-  alarms::AlarmJournal journal(
-      cfg.data_dir / "alarms.journal", metrics,
-      [&io](std::function<void()> flush) { boost::asio::post(io, std::move(flush)); });
+  // Each journal sync releases the acknowledgements that waited for it (on the io thread).
+  alarms::AlarmJournal journal(cfg.data_dir / "alarms.journal", metrics, [&io, &pipeline] {
+    boost::asio::post(io, [&pipeline] { pipeline.gate_advanced(); });
+  });
   AlarmOutlet outlet(hub, pipeline);
   alarms::AlarmEngine alarm_engine(cfg, clock, metrics, journal, outlet);
   alarm_engine.restore();
   pipeline.set_observer(&alarm_engine);
+  pipeline.set_gate(&journal);
   hub.set_attach_frame([&alarm_engine] { return open_alarms_frame(alarm_engine); });
 
   tracker.on_change([&](const health::HealthChange& c) {

@@ -31,6 +31,9 @@ class AckTarget {
 struct AckToken {
   AckTarget* target = nullptr;
   std::uint64_t cookie = 0;
+  // The acknowledgement also waits until the pipeline's DurabilityGate (the alarm journal) has
+  // made this mark durable; 0: nothing to wait for.
+  std::uint64_t gate_mark = 0;
 };
 
 // Everything one inbound message became: the unit the pipeline validates, fans out and makes

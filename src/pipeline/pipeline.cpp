@@ -146,7 +146,10 @@ void Pipeline::submit(Envelope&& env, std::uint64_t digest) {
     feed_.publish_event(e);
   }
   events_ingested_.inc(env.events.size());
-  if (observer_ != nullptr && !env.events.empty()) observer_->on_events(env.events, digest);
+  if (observer_ != nullptr && !env.events.empty()) {
+    observer_->on_events(env.events, digest);
+    if (gate_ != nullptr) env.ack.gate_mark = gate_->mark();
+  }
   if (!env.readings.empty()) {
     live_.apply(env.readings);
     feed_.publish_readings(env.readings);
@@ -199,8 +202,22 @@ void Pipeline::on_durable(HistoryWriter::Completion&& done) {
   events_duplicate_.inc(r.events_duplicate);
   messages_deduplicated_.inc(r.envelopes_duplicate);
   dead_letters_stored_.inc(r.dead_letters_stored);
-  for (const auto& ack : done.acks) ack.target->acknowledge(ack.cookie);
+  for (const auto& ack : done.acks) {
+    if (held_acks_.empty() && (gate_ == nullptr || ack.gate_mark <= gate_->durable())) {
+      ack.target->acknowledge(ack.cookie);
+    } else {
+      held_acks_.push_back(ack);
+    }
+  }
   update_saturation();
+}
+
+void Pipeline::gate_advanced() {
+  const std::uint64_t durable = gate_ != nullptr ? gate_->durable() : ~std::uint64_t{0};
+  while (!held_acks_.empty() && held_acks_.front().gate_mark <= durable) {
+    held_acks_.front().target->acknowledge(held_acks_.front().cookie);
+    held_acks_.pop_front();
+  }
 }
 
 }  // namespace fieldhub::pipeline

@@ -3,6 +3,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <span>
 #include <unordered_set>
@@ -36,6 +37,17 @@ class RecordObserver {
   virtual ~RecordObserver() = default;
   virtual void on_events(std::span<const model::Event> events, std::uint64_t message_digest) = 0;
   virtual void on_readings(std::span<const model::Reading> readings) = 0;
+};
+
+// A second durability an acknowledgement must wait for, besides history: the alarm journal.
+// mark() is the position after everything appended so far; durable() the position made durable.
+// Both are read on the io executor; the owner calls Pipeline::gate_advanced() there whenever
+// durable() moves.
+class DurabilityGate {
+ public:
+  virtual ~DurabilityGate() = default;
+  virtual std::uint64_t mark() const = 0;
+  virtual std::uint64_t durable() const = 0;
 };
 
 // The only place records flow. Every adapter hands each inbound message to submit() as an
@@ -81,6 +93,10 @@ class Pipeline {
   health::HealthTracker* health() const { return health_; }
   // The alarm engine; null: none (unit tests).
   void set_observer(RecordObserver* observer) { observer_ = observer; }
+  // Messages whose events the observer saw are acknowledged only once `gate` has their mark
+  // durable too (acknowledgements keep their order, so later ones wait behind them).
+  void set_gate(DurabilityGate* gate) { gate_ = gate; }
+  void gate_advanced();
 
   bool saturated() const { return saturated_; }
   // Called on the io executor when saturation starts (true) or ends (false).
@@ -103,6 +119,8 @@ class Pipeline {
   bool saturated_ = false;
   health::HealthTracker* health_ = nullptr;
   RecordObserver* observer_ = nullptr;
+  DurabilityGate* gate_ = nullptr;
+  std::deque<AckToken> held_acks_;  // durable in history, waiting for the gate (in order)
   std::function<void(bool)> on_saturation_;
 
   // Digests of recent messages, to drop a broker redelivery of a message still in flight here.

@@ -232,6 +232,33 @@ TEST_F(PipelineTest, AcknowledgesOnlyAfterCommitInOrder) {
   EXPECT_EQ(metrics.counter_value("fieldhub_readings_stored_total"), 2u);
 }
 
+// The alarm journal as the pipeline sees it: every message with events moves the mark.
+class CountingGate final : public DurabilityGate, public RecordObserver {
+ public:
+  std::uint64_t mark() const override { return mark_; }
+  std::uint64_t durable() const override { return durable_; }
+  void on_events(std::span<const model::Event>, std::uint64_t) override { ++mark_; }
+  void on_readings(std::span<const model::Reading>) override {}
+  std::uint64_t mark_ = 0;
+  std::uint64_t durable_ = 0;
+};
+
+TEST_F(PipelineTest, AnAlarmingMessageIsAcknowledgedOnlyOnceTheGateHasItAndLaterOnesWaitInOrder) {
+  CountingGate gate;
+  pipeline.set_observer(&gate);
+  pipeline.set_gate(&gate);
+  pipeline.submit(message(1, true), 0);  // its event changed an alarm: mark 1
+  pipeline.submit(message(2), 0);        // telemetry only, but after it
+  ASSERT_TRUE(run_until([&] { return history.stored.size() == 2; }));
+  io.run_for(20ms);
+  EXPECT_TRUE(acks.acked.empty());  // in history, not yet in the journal
+  gate.durable_ = 1;
+  pipeline.gate_advanced();
+  EXPECT_EQ(acks.acked, (std::vector<std::uint64_t>{1, 2}));
+  pipeline.submit(message(3), 0);  // nothing held any more: straight after its commit
+  ASSERT_TRUE(run_until([&] { return acks.acked.size() == 3; }));
+}
+
 TEST_F(PipelineTest, RetriesFailedWritesAndNeverAcksBeforeSuccess) {
   history.failures_left = 2;
   pipeline.submit(message(7), 0);
