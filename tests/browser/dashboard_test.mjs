@@ -36,7 +36,10 @@ const assert = (await import('node:assert/strict')).default;
 
 const shots = path.join(outDir, 'screenshots');
 fs.mkdirSync(shots, { recursive: true });
-const dir = h.tempDir('fieldhub-browser-');
+// Configs, data and every process's log of the last run, kept beside the screenshots.
+const dir = path.join(outDir, 'run');
+fs.rmSync(dir, { recursive: true, force: true });
+fs.mkdirSync(dir, { recursive: true });
 let mosquitto;
 let hub;
 let browser;
@@ -200,6 +203,7 @@ test('a code blue appears on two consoles, is acknowledged on one and clears on 
     assert.match(await page.title(), /ALARM/);
   }
   // Nobody has touched B yet: its browser blocks audio, and the takeover says so.
+  assert.ok(await b.locator('#overlay-sound').isVisible());
   assert.match(await b.locator('#overlay-sound').innerText(), /SOUND OFF/);
   await shot(b, 'alarm-takeover');
   // The operator's name is asked once, then the ack goes to the server.

@@ -50,17 +50,11 @@ export class AlarmConsole {
     this.alarms = new Map(); // id → alarm (open ones only)
     this.received = false; // an "alarms" list arrived on this connection
     this.frameQueued = false;
-    this.microQueued = false;
+    this.urgentQueued = false;
     this.rows = new Map(); // id → {sig, tr}: the drawn rows
     this.moreRow = el('tr', {}, el('td', { colspan: '6', class: 'muted' }));
     this.feedUp = false;
     $('operator-change').addEventListener('click', () => this.askOperator(true));
-    document.addEventListener('visibilitychange', () => {
-      if (!document.hidden && this.tableStale) {
-        this.tableStale = false;
-        this.render();
-      }
-    });
     $('overlay-ack').addEventListener('click', () => {
       const id = $('alarm-overlay').dataset.alarm;
       if (id) this.ack(id);
@@ -177,35 +171,33 @@ export class AlarmConsole {
 
   // ---- rendering -----------------------------------------------------------------------------
 
-  // Once per animation frame while the page is visible. A console in a background tab gets no
-  // animation frames and throttled timers, but its sound, title and overlay must still follow at
-  // once: it draws those right after the current frame (a microtask) and leaves the table, the
-  // costly part, until the tab is shown again.
-  // A frame asked for just before the tab was hidden never comes: hidden, it draws by microtask
-  // whatever is pending.
+  // What must follow every change at once — sound, overlay, summary, title — is drawn right
+  // after the current frame of the feed (a microtask): a console in a background tab gets no
+  // animation frames and throttled timers, and must still stop sounding within the second. The
+  // table, the costly part, is drawn once per animation frame, so in a background tab it waits
+  // until the tab is shown (the pending frame then fires).
   render() {
-    if (document.hidden) {
-      if (this.microQueued) return;
-      this.microQueued = true;
+    if (!this.urgentQueued) {
+      this.urgentQueued = true;
       queueMicrotask(() => {
-        this.microQueued = false;
-        this.draw();
+        this.urgentQueued = false;
+        this.drawUrgent();
       });
-      return;
     }
-    if (this.frameQueued) return;
-    this.frameQueued = true;
-    requestAnimationFrame(() => {
-      this.frameQueued = false;
-      this.draw();
-    });
+    if (!this.frameQueued) {
+      this.frameQueued = true;
+      requestAnimationFrame(() => {
+        this.frameQueued = false;
+        this.drawTable(this.sorted());
+      });
+    }
   }
 
   sorted() {
     return [...this.alarms.values()].sort(compare);
   }
 
-  draw() {
+  drawUrgent() {
     const list = this.sorted();
     const waiting = list.filter((a) => isUnacked(a) && !a.shelved);
     const highs = waiting.filter((a) => a.priority === 'high');
@@ -219,8 +211,6 @@ export class AlarmConsole {
     this.drawSummary(waiting);
     document.title = waiting.length ? `(${waiting.length}) ALARM — fieldhub` : 'fieldhub';
     this.drawOverlay(highs);
-    if (document.hidden) this.tableStale = true;
-    else this.drawTable(list);
   }
 
   drawSummary(waiting) {

@@ -32,8 +32,10 @@ export class AlarmSound {
     } catch (e) {
       console.warn('fieldhub: no WebAudio', e);
     }
-    // Any interaction may unlock audio; the page also offers an explicit button.
-    for (const type of ['pointerdown', 'keydown']) {
+    // Any interaction may unlock audio; the page also offers an explicit button. On "click",
+    // not "pointerdown": the SOUND OFF notices vanish when audio starts, and a layout that moved
+    // between press and release would swallow the click the operator meant (say, Acknowledge).
+    for (const type of ['click', 'keydown']) {
       document.addEventListener(type, () => this.enable(), { capture: true });
     }
     this.report();
