@@ -36,6 +36,9 @@ LiveHub::LiveHub(const config::Config& config, const stores::LiveStore& live,
       readings_coalesced_(metrics.counter(
           "fieldhub_live_readings_coalesced_total",
           "Readings replaced by a newer one of the same metric before a busy session sent them")),
+      health_coalesced_(metrics.counter(
+          "fieldhub_live_health_coalesced_total",
+          "Device health changes replaced by a newer one before a busy session sent them")),
       closed_slow_(metrics.counter("fieldhub_live_sessions_closed_slow_total",
                                    "Live sessions closed for falling too far behind")) {
   for (const auto& d : config.devices) site_by_device_.emplace(d.id, d.site);
@@ -176,9 +179,22 @@ void LiveHub::publish_event(const model::Event& e) {
                                      : std::string_view{e.attributes_json});
   w.end_object();
   const auto frame = std::make_shared<const std::string>(std::move(json));
+  const bool health = e.type == "health";
   for (auto& [id, s] : sessions_) {
     if (s.closed || !matches(s.filter, e.device_id, site)) continue;
-    queue_urgent(s, frame);
+    if (!health) {
+      queue_urgent(s, frame);
+      continue;
+    }
+    // A health change is a state: only the newest per device matters to a client behind.
+    const auto [it, inserted] = s.health.try_emplace(e.device_id, frame);
+    if (inserted) {
+      s.health_order.push_back(e.device_id);
+    } else {
+      it->second = frame;
+      health_coalesced_.inc();
+    }
+    pump(s);
   }
 }
 
@@ -237,6 +253,11 @@ void LiveHub::pump(Session& s) {
         .end_object();
     frame = std::make_shared<const std::string>(std::move(json));
     s.heartbeat_pending = false;
+  } else if (!s.health_order.empty()) {
+    const auto it = s.health.find(s.health_order.front());
+    frame = std::move(it->second);
+    s.health.erase(it);
+    s.health_order.pop_front();
   } else if (!s.readings.empty()) {
     std::string json = R"({"type":"readings","items":[)";
     std::size_t n = 0;

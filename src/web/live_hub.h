@@ -108,6 +108,10 @@ class LiveHub {
     // device starves behind busier ones.
     std::unordered_map<std::string, PendingReading> readings;
     std::deque<std::string> reading_order;  // keys in order of first arrival
+    // Health changes waiting, the newest per device (a link dropping takes thousands of devices
+    // offline at once: they must not fill the event lane and close the session as slow).
+    std::unordered_map<std::string, std::shared_ptr<const std::string>> health;
+    std::deque<std::string> health_order;
     bool heartbeat_pending = false;
   };
 
@@ -128,6 +132,7 @@ class LiveHub {
   common::Gauge& sessions_gauge_;
   common::Counter& frames_sent_;
   common::Counter& readings_coalesced_;
+  common::Counter& health_coalesced_;
   common::Counter& closed_slow_;
 };
 

@@ -92,6 +92,41 @@ TEST_F(LiveHubTest, AttachFrameFollowsTheSnapshotSoAConsoleResyncsItsAlarms) {
   EXPECT_EQ(made, 1);  // made per attach, so it is current
 }
 
+TEST_F(LiveHubTest, AHealthStormIsTheNewestStatePerDeviceAndNeverClosesTheSession) {
+  FakeSink sink;
+  const auto id = attach(sink);  // busy: the hello is still being written
+  const auto health = [](std::string device, std::string to) {
+    model::Event e = make_event(std::move(device), "health", model::Priority::none, t0);
+    e.attributes_json = R"({"from":"online","to":")" + to + R"(","reason":"link down"})";
+    return e;
+  };
+  // A link drops and returns twice: 12 changes, far past the event backlog of 5.
+  for (int round = 0; round < 2; ++round) {
+    for (const char* device : {"meter-1", "meter-2", "pump-7"}) {
+      hub_.publish_event(health(device, "offline"));
+      hub_.publish_event(health(device, "online"));
+    }
+  }
+  hub_.publish_event(make_event("pump-7", "call", model::Priority::medium, t0));
+  EXPECT_EQ(sink.closed, 0);
+  drain(sink, id);
+  std::vector<std::string> health_frames;
+  std::size_t call_at = 0;
+  for (std::size_t i = 0; i < sink.frames.size(); ++i) {
+    auto f = parse(sink.frames[i]);
+    if (type_of(sink.frames[i]) != "event") continue;
+    const std::string_view event_type(f["event_type"]);
+    if (event_type == "call") call_at = i;
+    if (event_type != "health") continue;
+    health_frames.push_back(std::string(std::string_view(f["device"])) + ":" +
+                            std::string(std::string_view(f["attributes"]["to"])));
+  }
+  EXPECT_EQ(health_frames,
+            (std::vector<std::string>{"meter-1:online", "meter-2:online", "pump-7:online"}));
+  EXPECT_LT(call_at, sink.frames.size() - 3);  // the call went ahead of the health states
+  EXPECT_EQ(metrics_.counter_value("fieldhub_live_health_coalesced_total"), 9u);
+}
+
 TEST_F(LiveHubTest, IdleSessionGetsAPublishedBatchAsOneFrameWithSite) {
   FakeSink sink;
   const auto id = attach(sink);
