@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string_view>
 
@@ -15,6 +16,14 @@ enum class Outcome : std::uint8_t {
   timeout,          // no (whole) reply within the response timeout
   connection_lost,  // TCP: refused, reset or closed; serial: port gone
   reply,            // a reply was parsed: see ReplyStatus / exception code
+};
+
+// The result of one request as a transport (TCP connection or serial bus) hands it to the poller:
+// the outcome, the checked reply (for Outcome::reply) and the round-trip time.
+struct LinkResult {
+  Outcome outcome = Outcome::timeout;
+  Reply reply;
+  std::chrono::microseconds rtt{0};
 };
 
 // What the poller does about it. Pure data, so the whole table is unit-tested (RELIABILITY.md,

@@ -32,13 +32,7 @@ struct TcpLinkOptions {
   std::chrono::milliseconds reconnect_max{30000};
 };
 
-// The result of one request as the poller sees it: the outcome, the checked reply (for
-// Outcome::reply) and the round-trip time.
-struct TcpResult {
-  Outcome outcome = Outcome::timeout;
-  Reply reply;
-  std::chrono::microseconds rtt{0};
-};
+using TcpResult = LinkResult;
 
 // One Modbus TCP connection to host:port, shared by every unit id behind it (a gateway).
 // Requests are queued and sent up to max_in_flight at a time, each with its own transaction id;
