@@ -266,9 +266,9 @@ void DevicePoller::write(std::string_view metric, model::Value value, WriteCallb
     if (s.metric == metric) spec = &s;
   }
   if (spec == nullptr || !spec->writable) {
-    return refuse(WriteError::not_writable,
-                  "metric '" + std::string(metric) + "' is not a writable register of profile '" +
-                      id_.profile->name + "'");
+    return refuse(WriteError::not_writable, "metric '" + std::string(metric) +
+                                                "' is not a writable register of profile '" +
+                                                id_.profile->name + "'");
   }
   if (spec->type != config::ModbusType::bit) {
     // Refused before anything is sent: the codec decides whether the register can hold it.
@@ -302,12 +302,12 @@ void DevicePoller::run_write() {
     if (r.outcome != Outcome::reply || r.reply.status != ReplyStatus::ok ||
         r.reply.registers.empty()) {
       const FaultAction a = r.outcome == Outcome::reply ? classify(r.reply) : classify(r.outcome);
-      const WriteError e = r.outcome == Outcome::timeout           ? WriteError::timeout
-                           : r.outcome == Outcome::connection_lost ? WriteError::connection_lost
+      const WriteError e = r.outcome == Outcome::timeout              ? WriteError::timeout
+                           : r.outcome == Outcome::connection_lost    ? WriteError::connection_lost
                            : r.reply.status == ReplyStatus::exception ? WriteError::exception
                                                                       : WriteError::bad_reply;
-      return self->end_write({e, "reading the register before the bit write: " +
-                                     std::string(a.reason)});
+      return self->end_write(
+          {e, "reading the register before the bit write: " + std::string(a.reason)});
     }
     pw.plan = plan_write(self->id_.unit, *pw.spec, pw.value, r.reply.registers[0]);
     if (!pw.plan.error.empty()) return self->end_write({WriteError::invalid_value, pw.plan.error});
@@ -357,10 +357,10 @@ void DevicePoller::read_back() {
           const PendingWrite& pw = self->writes_.front();
           if (!read_back_matches(*pw.spec, pw.plan, r.reply)) {
             std::string detail = "read back";
-            const auto& got = pw.spec->function == config::ModbusFunction::coil
-                                  ? std::vector<std::uint16_t>(r.reply.bits.begin(),
-                                                               r.reply.bits.end())
-                                  : r.reply.registers;
+            const auto& got =
+                pw.spec->function == config::ModbusFunction::coil
+                    ? std::vector<std::uint16_t>(r.reply.bits.begin(), r.reply.bits.end())
+                    : r.reply.registers;
             for (auto word : got) detail.append(" ").append(std::to_string(word));
             detail.append(", wrote");
             for (auto word : pw.plan.words) detail.append(" ").append(std::to_string(word));

@@ -24,10 +24,10 @@ TcpPoller::TcpPoller(asio::any_io_executor io, std::vector<TcpDeviceTarget> devi
       if (auto link = weak.lock()) link->send(std::move(request), std::move(done));
     };
     DevicePoller::Identity identity{std::move(d.device_id), d.profile, d.unit, "modbus_tcp", key};
-    devices_.push_back(Device{std::make_shared<DevicePoller>(io, std::move(identity),
-                                                             std::move(send), options_, metrics,
-                                                             clock, sink_, hooks_),
-                              it->second});
+    devices_.push_back(
+        Device{std::make_shared<DevicePoller>(io, std::move(identity), std::move(send), options_,
+                                              metrics, clock, sink_, hooks_),
+               it->second});
   }
   for (auto& [key, link] : links_) {
     std::vector<std::weak_ptr<DevicePoller>> mine;
