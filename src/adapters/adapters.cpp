@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "adapters/modbus_rtu/modbus_rtu_adapter.h"
 #include "adapters/modbus_tcp/modbus_tcp_adapter.h"
 #include "adapters/mqtt/mqtt_adapter.h"
 
@@ -23,6 +24,9 @@ std::vector<std::unique_ptr<Adapter>> make_adapters(boost::asio::any_io_executor
   }
   if (uses("modbus_tcp")) {
     adapters.push_back(std::make_unique<ModbusTcpAdapter>(io, config, pipeline, metrics, clock));
+  }
+  if (uses("modbus_rtu")) {
+    adapters.push_back(std::make_unique<ModbusRtuAdapter>(io, config, pipeline, metrics, clock));
   }
   return adapters;
 }

@@ -915,6 +915,12 @@ void read_serial_buses(Section& root, Config& c) {
     if (auto bits = s.integer("data_bits", 7, 8)) b.data_bits = static_cast<unsigned>(*bits);
     if (auto bits = s.integer("stop_bits", 1, 2)) b.stop_bits = static_cast<unsigned>(*bits);
     if (auto echo = s.boolean("echo")) b.echo = *echo;
+    if (auto d = s.duration("response_timeout", milliseconds{10}, milliseconds{60000})) {
+      b.response_timeout = *d;
+    }
+    if (auto d = s.duration("late_reply_window", milliseconds{0}, milliseconds{60000})) {
+      b.late_reply_window = *d;
+    }
     s.check_unknown();
     c.serial_buses.push_back(std::move(b));
   }

@@ -222,7 +222,11 @@ struct SerialBus {
   char parity = 'E';  // 'N', 'E', 'O'; Modbus over serial line §2.5.1 defaults to even
   unsigned data_bits = 8;
   unsigned stop_bits = 1;
-  bool echo = false;  // a 2-wire adapter that hears its own requests
+  bool echo = false;                                // a 2-wire adapter that hears its own requests
+  std::chrono::milliseconds response_timeout{500};  // per request (RELIABILITY.md defaults)
+  // After a timeout, that slave is not asked again for this long (its late reply cannot be taken
+  // for the next answer); the other slaves are served meanwhile.
+  std::chrono::milliseconds late_reply_window{500};
 };
 
 // Where a Modbus device answers. model::Device::address carries the canonical form

@@ -63,7 +63,11 @@ std::string to_hex(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
-PtyPair::PtyPair() : a_(dir_.path() / "a"), b_(dir_.path() / "b") {
+PtyPair::PtyPair() : PtyPair(std::filesystem::path{}, std::filesystem::path{}) {}
+
+PtyPair::PtyPair(std::filesystem::path a, std::filesystem::path b)
+    : a_(a.empty() ? dir_.path() / "a" : std::move(a)),
+      b_(b.empty() ? dir_.path() / "b" : std::move(b)) {
   process_ = std::make_unique<ChildProcess>(
       std::vector<std::string>{"/usr/bin/socat", "-d", "-d", "pty,raw,echo=0,link=" + a_.string(),
                                "pty,raw,echo=0,link=" + b_.string()},

@@ -31,6 +31,9 @@ std::string to_hex(std::span<const std::uint8_t> bytes);
 class PtyPair {
  public:
   PtyPair();
+  // The links at these paths instead (their folder must exist): a new pair can replace a killed
+  // one at the same paths, as a USB adapter plugged back in.
+  PtyPair(std::filesystem::path a, std::filesystem::path b);
   ~PtyPair();
   PtyPair(const PtyPair&) = delete;
   PtyPair& operator=(const PtyPair&) = delete;

@@ -13,30 +13,6 @@ namespace fieldhub::modbus {
 namespace asio = boost::asio;
 using SteadyClock = std::chrono::steady_clock;
 
-std::string_view to_string(WriteError error) {
-  switch (error) {
-    case WriteError::none:
-      return "ok";
-    case WriteError::not_writable:
-      return "not_writable";
-    case WriteError::invalid_value:
-      return "invalid_value";
-    case WriteError::timeout:
-      return "timeout";
-    case WriteError::exception:
-      return "exception";
-    case WriteError::mismatch:
-      return "mismatch";
-    case WriteError::bad_reply:
-      return "bad_reply";
-    case WriteError::connection_lost:
-      return "connection_lost";
-    case WriteError::stopped:
-      return "stopped";
-  }
-  return "unknown";
-}
-
 DevicePoller::DevicePoller(asio::any_io_executor io, Identity identity, SendFunction send,
                            const PollOptions& options, common::Metrics& metrics,
                            const common::Clock& clock, const CycleSink& sink,
@@ -166,7 +142,8 @@ void DevicePoller::on_result(const LinkResult& r) {
       !a.target_offline) {
     any_reply_ = true;
   }
-  if (a.retry && !w.retried) {
+  // Retried once, but not for an offline device: it would double what it costs its link.
+  if (a.retry && !w.retried && failed_cycles_ < options_.offline_after) {
     w.retried = true;
     return send(w);
   }

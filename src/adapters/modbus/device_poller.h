@@ -17,6 +17,7 @@
 #include "adapters/modbus/read_plan.h"
 #include "adapters/modbus/readings.h"
 #include "adapters/modbus/write.h"
+#include "adapters/writable.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "config/config.h"
@@ -56,28 +57,9 @@ struct PollHooks {
   std::function<void(const std::string& link, std::string_view kind)> error;
 };
 
-// Why a write failed; none when it succeeded. to_string() gives the stable names below.
-enum class WriteError : std::uint8_t {
-  none,
-  not_writable,     // no such metric, or the profile does not mark it writable
-  invalid_value,    // the register cannot hold the value (type, range)
-  timeout,          // no reply to the write or its read-back
-  exception,        // the device refused (detail: the exception's name)
-  mismatch,         // the read-back differs from what was written
-  bad_reply,        // a malformed reply (detail: the reply status)
-  connection_lost,  // TCP connection or serial bus down
-  stopped,          // the poller stopped before the write ran
-};
-
-std::string_view to_string(WriteError error);
-
-struct WriteResult {
-  WriteError error = WriteError::none;
-  std::string detail;  // human-readable: "illegal_data_address", "read back 214, wrote 215"
-  bool ok() const { return error == WriteError::none; }
-};
-
-using WriteCallback = std::function<void(const WriteResult&)>;
+using adapters::WriteCallback;
+using adapters::WriteError;
+using adapters::WriteResult;
 
 // Sends one request on the device's link; `done` is called exactly once, never inside the call.
 using SendFunction = std::function<void(Request, std::function<void(const LinkResult&)>)>;
