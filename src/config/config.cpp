@@ -984,6 +984,26 @@ ModbusEndpoint read_modbus_endpoint(Section& s, const toml::table& t, model::Dev
     s.fail(t.get("unit_id"), "unit_id", "differs from the unit in address");
   }
   e.unit_id = static_cast<std::uint8_t>(unit ? *unit : unit_in_address.value_or(1));
+  e.response_timeout = s.duration("response_timeout", milliseconds{10}, milliseconds{60000});
+  e.connect_timeout = s.duration("connect_timeout", milliseconds{100}, milliseconds{60000});
+  if (auto n = s.integer("max_in_flight", 1, 64)) e.max_in_flight = static_cast<std::size_t>(*n);
+  // One connection per host:port, so one value per setting: devices sharing it must agree.
+  for (const auto& other : c.modbus_devices) {
+    if (other.rtu || other.host != e.host || other.port != e.port) continue;
+    const auto clash = [&](std::string_view key, bool differs) {
+      if (differs) {
+        s.fail(t.get(key), key,
+               "differs from device '" + other.device_id + "' on the same connection " + e.host +
+                   ":" + std::to_string(e.port));
+      }
+    };
+    clash("response_timeout", e.response_timeout && other.response_timeout &&
+                                  *e.response_timeout != *other.response_timeout);
+    clash("connect_timeout", e.connect_timeout && other.connect_timeout &&
+                                 *e.connect_timeout != *other.connect_timeout);
+    clash("max_in_flight",
+          e.max_in_flight && other.max_in_flight && *e.max_in_flight != *other.max_in_flight);
+  }
   const bool v6 = e.host.find(':') != std::string::npos;
   d.address = (v6 ? "[" + e.host + "]" : e.host) + ":" + std::to_string(e.port) + "/" +
               std::to_string(e.unit_id);

@@ -238,6 +238,11 @@ struct ModbusEndpoint {
   std::uint16_t port = 502;
   std::string bus;  // modbus_rtu: SerialBus::name
   std::uint8_t unit_id = 1;
+  // modbus_tcp transport settings of the connection to host:port (shared by every device there,
+  // so devices on one target may not disagree); unset: the defaults (500 ms, 3 s, 1).
+  std::optional<std::chrono::milliseconds> response_timeout;
+  std::optional<std::chrono::milliseconds> connect_timeout;
+  std::optional<std::size_t> max_in_flight;
 };
 
 struct Config {

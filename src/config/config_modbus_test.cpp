@@ -324,5 +324,38 @@ TEST_F(ModbusDevices, Refusals) {
             ":6: key 'serial_buses[1].device': '/dev/x' is already bus 'b' (one port, one bus)");
 }
 
+TEST_F(ModbusDevices, TransportSettings) {
+  const Config c = load(
+      "[[serial_buses]]\nname = \"b\"\ndevice = \"/dev/x\"\nresponse_timeout = \"250ms\"\n"
+      "late_reply_window = \"1s\"\n" +
+      device("a",
+             "protocol = \"modbus_tcp\"\naddress = \"h:502\"\nresponse_timeout = \"1s\"\n"
+             "connect_timeout = \"5s\"\nmax_in_flight = 4\n") +
+      device("b", "protocol = \"modbus_tcp\"\naddress = \"h:502\"\nunit_id = 2\n"));
+  EXPECT_EQ(c.serial_buses[0].response_timeout, milliseconds{250});
+  EXPECT_EQ(c.serial_buses[0].late_reply_window, milliseconds{1000});
+  const auto* a = c.modbus_device("a");
+  EXPECT_EQ(a->response_timeout, milliseconds{1000});
+  EXPECT_EQ(a->connect_timeout, milliseconds{5000});
+  EXPECT_EQ(a->max_in_flight, 4u);
+  EXPECT_FALSE(c.modbus_device("b")->response_timeout);  // the connection's, from device a
+  // One connection, one setting.
+  EXPECT_EQ(error_of(device("a",
+                            "protocol = \"modbus_tcp\"\naddress = \"h:502\"\n"
+                            "max_in_flight = 2\n") +
+                     device("b",
+                            "protocol = \"modbus_tcp\"\naddress = \"h:502\"\nunit_id = 2\n"
+                            "max_in_flight = 3\n")),
+            ":15: key 'devices[1].max_in_flight': differs from device 'a' on the same connection "
+            "h:502");
+  EXPECT_EQ(error_of(device("a",
+                            "protocol = \"modbus_tcp\"\naddress = \"h\"\n"
+                            "max_in_flight = 0\n")),
+            ":7: key 'devices[0].max_in_flight': must be 1..64");
+  EXPECT_EQ(error_of("[[serial_buses]]\nname = \"b\"\ndevice = \"/dev/x\"\n"
+                     "response_timeout = \"1ms\"\n"),
+            ":4: key 'serial_buses[0].response_timeout': must be between 10ms and 60000ms");
+}
+
 }  // namespace
 }  // namespace fieldhub::config

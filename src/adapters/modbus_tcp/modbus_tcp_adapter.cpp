@@ -22,6 +22,9 @@ std::vector<modbus::TcpDeviceTarget> ModbusTcpAdapter::targets(const config::Con
     t.host = endpoint.host;
     t.port = endpoint.port;
     t.unit = endpoint.unit_id;
+    t.response_timeout = endpoint.response_timeout;
+    t.connect_timeout = endpoint.connect_timeout;
+    t.max_in_flight = endpoint.max_in_flight;
     out.push_back(std::move(t));
   }
   return out;

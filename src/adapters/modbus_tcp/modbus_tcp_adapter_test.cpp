@@ -80,6 +80,9 @@ TEST(ModbusTcpAdapterTest, ExampleConfigParsesIntoTargetsSharingOneGateway) {
   EXPECT_EQ(targets[0].port, 5020);
   EXPECT_EQ(targets[0].unit, 1);
   EXPECT_EQ(targets[1].unit, 4);
+  EXPECT_EQ(targets[0].response_timeout, 800ms);  // the gateway connection's setting
+  EXPECT_EQ(targets[0].max_in_flight, 1U);
+  EXPECT_FALSE(targets[2].response_timeout);
   EXPECT_EQ(targets[2].host, "127.0.0.2");
   EXPECT_EQ(targets[2].port, 502);
   for (const auto& t : targets) {

@@ -15,9 +15,12 @@ TcpPoller::TcpPoller(asio::any_io_executor io, std::vector<TcpDeviceTarget> devi
     const std::string key = d.host + ":" + std::to_string(d.port);
     auto it = links_.find(key);
     if (it == links_.end()) {
-      it =
-          links_.emplace(key, std::make_shared<TcpLink>(io, d.host, d.port, options_.link, metrics))
-              .first;
+      // The config loader made devices on one target agree; the first one's settings apply.
+      TcpLinkOptions link = options_.link;
+      if (d.response_timeout) link.response_timeout = *d.response_timeout;
+      if (d.connect_timeout) link.connect_timeout = *d.connect_timeout;
+      if (d.max_in_flight) link.max_in_flight = *d.max_in_flight;
+      it = links_.emplace(key, std::make_shared<TcpLink>(io, d.host, d.port, link, metrics)).first;
     }
     std::weak_ptr<TcpLink> weak = it->second;
     auto send = [weak](Request request, std::function<void(const LinkResult&)> done) {

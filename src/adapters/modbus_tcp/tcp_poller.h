@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,10 @@ struct TcpDeviceTarget {
   std::string host;
   std::uint16_t port = 502;
   std::uint8_t unit = 1;
+  // Settings of the connection to host:port from fieldhub.toml; unset: TcpPollerOptions::link.
+  std::optional<std::chrono::milliseconds> response_timeout;
+  std::optional<std::chrono::milliseconds> connect_timeout;
+  std::optional<std::size_t> max_in_flight;
 };
 
 using TcpStatusHooks = PollHooks;

@@ -32,6 +32,7 @@ struct Reg {
   std::uint16_t address;
   ModbusType type;
   ByteOrder order = ByteOrder::abcd;
+  bool writable = false;
 };
 
 config::Profile make_profile(const std::vector<Reg>& regs, std::chrono::milliseconds interval) {
@@ -49,6 +50,7 @@ config::Profile make_profile(const std::vector<Reg>& regs, std::chrono::millisec
     s.address = r.address;
     s.type = r.type;
     s.order = r.order;
+    s.writable = r.writable;
     p.registers.push_back(s);
   }
   return p;
@@ -166,6 +168,56 @@ TEST(ModbusTcpPollerTest, ReadsTheSdm630VectorAndAllFourByteOrdersFromPymodbus) 
   EXPECT_DOUBLE_EQ(h.number("int16"), -1234.0);
   EXPECT_TRUE(h.poller->device_online("dev"));
   EXPECT_TRUE(h.poller->link_up(h.target));
+}
+
+// Writes through the same codec as reads: each word order written with FC16 to a server we did
+// not write, read back by the write path, then polled identically.
+void write_each_order_and_read_back(std::uint16_t port) {
+  const auto profile = make_profile(
+      {{"abcd", ModbusFunction::holding, 0, ModbusType::float32, ByteOrder::abcd, true},
+       {"cdab", ModbusFunction::holding, 2, ModbusType::float32, ByteOrder::cdab, true},
+       {"badc", ModbusFunction::holding, 4, ModbusType::float32, ByteOrder::badc, true},
+       {"dcba", ModbusFunction::holding, 6, ModbusType::float32, ByteOrder::dcba, true},
+       {"fixed", ModbusFunction::holding, 8, ModbusType::int16}},
+      200ms);
+  Harness h(profile, port);
+  ASSERT_TRUE(h.run_until([&] { return h.good("abcd"); }, 10s));
+  const std::map<std::string, double> values = {
+      {"abcd", -42.25}, {"cdab", 98765.5}, {"badc", 0.125}, {"dcba", 1e6}};
+  std::map<std::string, WriteResult> results;
+  for (const auto& [metric, value] : values) {
+    h.poller->write("dev", metric, value,
+                    [&, m = metric](const WriteResult& r) { results[m] = r; });
+  }
+  h.poller->write("dev", "fixed", 1.0, [&](const WriteResult& r) { results["fixed"] = r; });
+  h.poller->write("dev", "abcd", std::string("text"),
+                  [&](const WriteResult& r) { results["text"] = r; });
+  ASSERT_TRUE(h.run_until([&] { return results.size() == 6; }, 10s));
+  for (const auto& [metric, value] : values) {
+    EXPECT_TRUE(results[metric].ok()) << metric << ": " << results[metric].detail;
+  }
+  EXPECT_EQ(results["fixed"].error, WriteError::not_writable);
+  EXPECT_EQ(results["text"].error, WriteError::invalid_value);
+  ASSERT_TRUE(h.run_until(
+      [&] {
+        for (const auto& [metric, value] : values) {
+          if (h.number(metric) != value) return false;
+        }
+        return true;
+      },
+      5s));
+}
+
+TEST(ModbusTcpPollerTest, WritesFloat32InEachWordOrderToPymodbusAndReadsItBack) {
+  testing::PymodbusServer server;
+  write_each_order_and_read_back(server.port());
+}
+
+TEST(ModbusTcpPollerTest, WritesFloat32InEachWordOrderToTheSimulatorAndReadsItBack) {
+  testing::ModbusSimOptions o;
+  o.config_toml = "[[tcp]]\nport = 0\nhost = \"127.0.0.1\"\n[[unit]]\nid = 1\nname = \"u\"\n";
+  testing::ModbusSimServer sim(o);
+  write_each_order_and_read_back(sim.port());
 }
 
 // Unit 1: holding 0..5 = 1..6, holding 0x10 = 215, on a free port; with `fixed_port`, also on
@@ -352,6 +404,28 @@ TEST(ModbusTcpPollerTest, PipelinedUnitsBehindOneGatewayEachGetTheirOwnValues) {
   }
   std::printf("pipelined: %zu readings, %llu late replies discarded\n", h.all.size(),
               static_cast<unsigned long long>(h.poller->late_replies(h.target)));
+}
+
+TEST(ModbusTcpPollerTest, RefusedWriteIsAnExceptionValueAndTheNextWriteSucceeds) {
+  testing::ModbusSimServer sim(sim_options());
+  const auto profile = make_profile(
+      {{"setpoint", ModbusFunction::holding, 16, ModbusType::uint16, ByteOrder::abcd, true}},
+      200ms);
+  Harness h(profile, sim.port());
+  ASSERT_TRUE(h.run_until([&] { return h.good("setpoint"); }, 5s));
+  // The device refuses writes to the setpoint: FC06 answered with exception 02.
+  sim.control("fault 1 exception code=2 from=16 to=16 every=1");
+  std::optional<WriteResult> refused;
+  h.poller->write("dev", "setpoint", 220.0, [&](const WriteResult& r) { refused = r; });
+  ASSERT_TRUE(h.run_until([&] { return refused.has_value(); }, 5s));
+  EXPECT_EQ(refused->error, WriteError::exception);
+  EXPECT_NE(refused->detail.find("illegal_data_address"), std::string::npos) << refused->detail;
+  sim.control("clear 1");
+  std::optional<WriteResult> ok;
+  h.poller->write("dev", "setpoint", 221.0, [&](const WriteResult& r) { ok = r; });
+  ASSERT_TRUE(h.run_until([&] { return ok.has_value(); }, 5s));
+  EXPECT_TRUE(ok->ok()) << ok->detail;
+  ASSERT_TRUE(h.run_until([&] { return h.number("setpoint") == 221.0; }, 5s));
 }
 
 }  // namespace
