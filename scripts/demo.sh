@@ -3,7 +3,8 @@
 # Installs what is missing, builds, and runs the demo: a local Mosquitto on 127.0.0.1:1883,
 # fieldhub on the embedded default (in-process live state, SQLite in data/), fieldhub-sim
 # publishing every kind of device over MQTT, and fieldhub-modbus-sim answering as a Modbus TCP
-# kWh meter that fieldhub polls. Open http://127.0.0.1:8080. Ctrl-C stops what it started.
+# kWh meter and, over a socat pty pair (an RS-485 line without hardware), as a Modbus RTU water
+# meter and gas meter, all polled by fieldhub. Open http://127.0.0.1:8080. Ctrl-C stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -51,8 +52,21 @@ CONF
   echo "demo: mosquitto on 127.0.0.1:1883 (log $run_dir/mosquitto.log)"
 fi
 
-# Modbus devices answer on 127.0.0.1:5020 (an SDM630-like kWh meter at unit 1, and more).
-"$build/bin/fieldhub-modbus-sim" --tcp-port 5020 > "$run_dir/modbus-sim.log" 2>&1 &
+# An RS-485 line without hardware: a socat pty pair (a null-modem cable) whose ends are the
+# paths config/demo.toml names. fieldhub-modbus-sim answers on one end as Modbus RTU slaves
+# (2: water meter, 3: gas meter) and on 127.0.0.1:5020 as Modbus TCP (1: SDM630 kWh meter);
+# fieldhub polls the other end.
+rs485=/tmp/fieldhub-demo
+mkdir -p "$rs485"
+rm -f "$rs485/rs485-a" "$rs485/rs485-b"
+/usr/bin/socat pty,raw,echo=0,link="$rs485/rs485-a" pty,raw,echo=0,link="$rs485/rs485-b" \
+  2> "$run_dir/socat.log" &
+pids+=($!)
+for _ in $(seq 50); do [ -e "$rs485/rs485-a" ] && [ -e "$rs485/rs485-b" ] && break; sleep 0.1; done
+[ -e "$rs485/rs485-b" ] || { echo "demo: socat did not create the pty pair; see $run_dir/socat.log" >&2; exit 1; }
+
+"$build/bin/fieldhub-modbus-sim" --tcp-port 5020 --rtu "$rs485/rs485-a" --baud 19200 \
+  > "$run_dir/modbus-sim.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 50); do port_open 5020 && break; sleep 0.1; done
 
