@@ -48,6 +48,7 @@ class NullHistoryStore final : public stores::HistoryStore {
     return r;
   }
   std::vector<model::Reading> readings(const stores::ReadingQuery&) override { return {}; }
+  std::vector<stores::RollupBucket> rollups(const stores::RollupQuery&) override { return {}; }
   std::vector<model::Event> events(const stores::EventQuery&) override { return {}; }
   std::vector<pipeline::DeadLetter> dead_letters(const stores::DeadLetterQuery&) override {
     return {};
