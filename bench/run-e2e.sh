@@ -98,6 +98,6 @@ run --count $((paced * 20)) --values 1 --rate "$paced" --event-every 100 --dashb
 echo "# idle: 1000 urgent events at 50/s, $dashboards dashboards"
 run --count 1000 --values 1 --rate 50 --event-every 1 --dashboards "$dashboards"
 for rate in ${SWEEP:-}; do
-  echo "# paced at $rate msgs/s for 10 s, one in 100 an urgent event"
-  run --count $((rate * 10)) --values 1 --rate "$rate" --event-every 100
+  echo "# paced at $rate msgs/s for 10 s, one in 100 an urgent event, $dashboards dashboards"
+  run --count $((rate * 10)) --values 1 --rate "$rate" --event-every 100 --dashboards "$dashboards"
 done
