@@ -154,6 +154,7 @@ void AlarmEngine::changed(Alarm& a, Change change, std::string_view by, std::str
   a.changed_at = std::max(clock_.now(), last_change_ + std::chrono::microseconds{1});
   last_change_ = a.changed_at;
   journal_.append(a);
+  if (change == Change::raised) raise_mark_ = journal_.mark();
   std::int64_t unacked = 0;
   for (const auto& [source, id] : open_) unacked += alarms_.at(id).unacked() ? 1 : 0;
   open_gauge_.set(static_cast<std::int64_t>(open_.size()));

@@ -56,7 +56,7 @@ struct AlarmFilter {
 // an alarm is acknowledged, so alarms, their timers and their audit survive a restart or a kill
 // whatever the history store is doing. Every change also goes to the sink (feed + history).
 // Cost: a reading costs one hash lookup of its device when the device has no threshold rule.
-class AlarmEngine final : public pipeline::RecordObserver {
+class AlarmEngine final : public pipeline::RecordObserver, public pipeline::DurabilityGate {
  public:
   static constexpr std::size_t max_comment_bytes = 2000;
   static constexpr std::size_t max_operator_bytes = 100;
@@ -92,6 +92,13 @@ class AlarmEngine final : public pipeline::RecordObserver {
   std::vector<const Alarm*> list(const AlarmFilter& filter) const;
   std::size_t open_count() const { return open_.size(); }
 
+  // pipeline::DurabilityGate: only a raised (new or reopened) alarm holds its message's
+  // acknowledgement until the journal has it; a repeat, escalation or clear does not (after a
+  // crash the broker's redelivery would at most recount a repeat), so a chattering source never
+  // ties ingest to the journal's fsync.
+  std::uint64_t mark() const override { return raise_mark_; }
+  std::uint64_t durable() const override { return journal_.durable(); }
+
  private:
   struct DeviceRules {
     const model::Device* device = nullptr;
@@ -122,7 +129,9 @@ class AlarmEngine final : public pipeline::RecordObserver {
   AlarmSink& sink_;
   std::unordered_map<std::string, DeviceRules> devices_;
   std::uint64_t next_id_ = 1;
-  model::Timestamp last_change_{};  // changes get strictly increasing times (unique audit keys)
+  model::Timestamp last_change_{};
+  std::uint64_t raise_mark_ = 0;  // the journal's mark after the last raise  // changes get
+                                  // strictly increasing times (unique audit keys)
   std::map<std::uint64_t, Alarm> alarms_;                  // open + recently closed
   std::unordered_map<std::string, std::uint64_t> open_;    // source → open alarm
   std::unordered_map<std::string, std::uint64_t> recent_;  // source → closed within the window

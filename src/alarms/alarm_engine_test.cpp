@@ -450,6 +450,19 @@ TEST_F(AlarmEngineTest, ConsoleOrderIsHighFirstThenUnacknowledgedThenNewest) {
   EXPECT_EQ(engine_->list({.priority = model::Priority::medium}).size(), 1u);
 }
 
+TEST_F(AlarmEngineTest, OnlyARaiseHoldsAcknowledgementsBackUntilTheJournalHasIt) {
+  EXPECT_EQ(engine_->mark(), 0u);
+  send(event("nc-12-2", "call", t0));
+  const std::uint64_t raised = engine_->mark();
+  EXPECT_GT(raised, 0u);
+  send(event("nc-12-2", "call", t0 + 1s));  // a repeat: journaled, but nothing to wait for
+  send(event("nc-12-2", "cancel", t0 + 2s));
+  EXPECT_EQ(engine_->mark(), raised);
+  EXPECT_GT(journal_->mark(), raised);
+  ASSERT_TRUE(journal_->flush());
+  EXPECT_GE(engine_->durable(), raised);
+}
+
 TEST_F(AlarmEngineTest, EveryChangeHasItsOwnStrictlyLaterTime) {
   send(event("nc-12-2", "call", t0));
   send(event("nc-12-2", "call", t0 + 1ms));

@@ -290,7 +290,7 @@ int run(const Options& opts) {
   alarms::AlarmEngine alarm_engine(cfg, clock, metrics, journal, outlet);
   alarm_engine.restore();
   pipeline.set_observer(&alarm_engine);
-  pipeline.set_gate(&journal);
+  pipeline.set_gate(&alarm_engine);
   hub.set_attach_frame([&alarm_engine] { return open_alarms_frame(alarm_engine); });
 
   tracker.on_change([&](const health::HealthChange& c) {
