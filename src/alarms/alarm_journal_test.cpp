@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 namespace fieldhub::alarms {
 namespace {
@@ -89,6 +91,7 @@ TEST_F(AlarmJournalTest, TheLastLinePerAlarmWinsAndATornTailIsSkipped) {
   std::vector<const Alarm*> keep{&load.alarms[1]};
   ASSERT_TRUE(j.compact(keep));
   j.append(sample(5));
+  ASSERT_TRUE(j.flush());  // appends are written by the journal's thread
   const JournalLoad after = j.load();
   EXPECT_EQ(after.malformed, 0u);
   ASSERT_EQ(after.alarms.size(), 2u);
@@ -108,6 +111,12 @@ TEST_F(AlarmJournalTest, MarksBecomeDurableOnTheWriterThreadAndEachSyncIsReporte
   // A burst shares syncs: never more syncs than appends, and every sync was reported.
   const auto syncs = metrics_.counter_value("fieldhub_alarm_journal_syncs_total");
   EXPECT_LE(syncs, 100u);
+  // The report follows the sync it reports (flush() may return in between): poll, with a deadline.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+  while (static_cast<std::uint64_t>(synced.load()) < syncs &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
   EXPECT_EQ(static_cast<std::uint64_t>(synced.load()), syncs);
   EXPECT_EQ(j.load().alarms.size(), 100u);
 }
