@@ -102,10 +102,11 @@ for (const sig of ['SIGTERM', 'SIGINT']) {
   process.once(sig, () => process.exit(128 + (sig === 'SIGTERM' ? 15 : 2)));
 }
 
-export async function startMosquitto(dir) {
+// `extra`: more mosquitto.conf lines (the benchmark sets TCP_NODELAY as bench/run-e2e.sh does).
+export async function startMosquitto(dir, extra = '') {
   const port = await freePort();
   const conf = path.join(dir, 'mosquitto.conf');
-  fs.writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nuser ${os.userInfo().username}\n`);
+  fs.writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nuser ${os.userInfo().username}\n${extra}`);
   const child = new Child('mosquitto', ['/usr/sbin/mosquitto', '-c', conf], dir);
   await waitUntil(() => portOpen(port), 10000, 'mosquitto to listen');
   child.port = port;
