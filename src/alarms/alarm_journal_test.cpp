@@ -125,9 +125,14 @@ TEST_F(AlarmJournalTest, AFailingDiskHoldsTheMarkBackAndItCatchesUpWhenTheDiskRe
   const auto folder = dir_ / "not-yet";
   AlarmJournal j(folder / "alarms.journal", metrics_);
   j.append(sample(1));  // no throw: the writer thread fails, counts and retries
-  EXPECT_FALSE(j.flush(std::chrono::milliseconds{300}));
-  EXPECT_EQ(j.durable(), 0u);  // whatever waits on this mark (an MQTT acknowledgement) waits
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
+  while (metrics_.counter_value("fieldhub_alarm_journal_errors_total") == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
   EXPECT_GE(metrics_.counter_value("fieldhub_alarm_journal_errors_total"), 1u);
+  EXPECT_FALSE(j.flush(std::chrono::milliseconds{100}));
+  EXPECT_EQ(j.durable(), 0u);  // whatever waits on this mark (an MQTT acknowledgement) waits
   std::filesystem::create_directories(folder);
   j.append(sample(2));
   ASSERT_TRUE(j.flush());
