@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "adapters/modbus_tcp/modbus_tcp_adapter.h"
 
-#include <algorithm>
+#include "adapters/modbus/poll_wiring.h"
 
 namespace fieldhub::adapters {
 
@@ -37,42 +37,11 @@ ModbusTcpAdapter::ModbusTcpAdapter(boost::asio::any_io_executor io, const config
   poller_ = std::make_unique<modbus::TcpPoller>(
       io, targets(config), std::move(options), metrics, clock,
       [this](const std::string&, const std::string&, std::vector<model::Reading>&& readings) {
-        if (stopped_) return;
-        pipeline::Envelope env;
-        env.readings = std::move(readings);
-        // A cycle in which no register could be read is the adapter speaking, not the device:
-        // health counts it as a failed cycle, never as the device being heard.
-        env.device_heard =
-            std::any_of(env.readings.begin(), env.readings.end(),
-                        [](const model::Reading& r) { return r.value.index() != 0; });
-        // Every reading carries its receipt time as timestamp, so a replay is recognised by
-        // (device, metric, ts) already: no digest.
-        pipeline_.submit(std::move(env), 0);
+        if (!stopped_) submit_cycle(pipeline_, std::move(readings));
       });
   if (health::HealthTracker* health = pipeline_.health()) {
     // The composition root registers each Modbus TCP device on link "modbus:host:port".
-    modbus::TcpStatusHooks hooks;
-    hooks.link = [this, health](const std::string& target, bool up, const std::string& reason) {
-      if (stopped_) return;
-      if (up) {
-        health->link_up("modbus:" + target);
-      } else {
-        health->link_down("modbus:" + target, reason);
-      }
-    };
-    hooks.cycle = [this, health](const std::string& device_id, bool failed, bool target_offline,
-                                 const std::string& reason) {
-      if (stopped_) return;
-      if (target_offline) {
-        health->device_offline(device_id, reason);
-      } else if (failed) {
-        health->cycle_failed(device_id, reason);
-      }
-    };
-    hooks.rtt = [this, health](const std::string& target, std::chrono::microseconds rtt) {
-      if (!stopped_) health->link_rtt("modbus:" + target, rtt);
-    };
-    poller_->set_status_hooks(std::move(hooks));
+    poller_->set_status_hooks(health_hooks(*health, "modbus:", stopped_));
   }
 }
 
