@@ -25,8 +25,8 @@ modbus::PollHooks health_hooks(health::HealthTracker& health, std::string prefix
       health.link_down(prefix + link, reason);
     }
   };
-  hooks.cycle = [&health, &stopped](const std::string& device_id, bool failed,
-                                    bool target_offline, const std::string& reason) {
+  hooks.cycle = [&health, &stopped](const std::string& device_id, bool failed, bool target_offline,
+                                    const std::string& reason) {
     if (stopped) return;
     if (target_offline) {
       health.device_offline(device_id, reason);
