@@ -27,7 +27,16 @@ DevicePoller::DevicePoller(asio::any_io_executor io, Identity identity, SendFunc
       hooks_(hooks),
       timer_(io),
       busy_timer_(io),
-      plan_(plan_reads(*id_.profile)) {
+      plan_(plan_reads(*id_.profile)),
+      cycles_(metrics.counter("fieldhub_modbus_cycles_total", "Modbus poll cycles completed",
+                              {{"adapter", id_.adapter}})),
+      cycles_missed_(metrics.counter(
+          "fieldhub_modbus_cycles_missed_total",
+          "Modbus poll cycles never started: the device was an interval or more behind schedule",
+          {{"adapter", id_.adapter}})),
+      cycle_lag_(metrics.histogram("fieldhub_modbus_cycle_lag_seconds",
+                                   "How long after its due time a Modbus poll cycle started",
+                                   {{"adapter", id_.adapter}})) {
   next_due_.assign(plan_.size(), SteadyClock::now());
 }
 
@@ -37,6 +46,16 @@ ReadingContext DevicePoller::context() const {
 
 void DevicePoller::start() {
   stopped_ = false;
+  // Every device of an adapter starts at once. Each one's first cycle is put at its own point of
+  // the first interval (capped at 1 s), by a hash of its id, and the schedule keeps that phase:
+  // links and the pipeline then see a steady flow instead of every device due at the same
+  // instant of each second (docs/PERFORMANCE.md, Modbus TCP at scale).
+  const auto now = SteadyClock::now();
+  const auto slot = std::hash<std::string>{}(id_.device_id) % 1024;
+  for (std::size_t i = 0; i < plan_.size(); ++i) {
+    const auto spread = std::min<SteadyClock::duration>(plan_[i].interval, std::chrono::seconds{1});
+    next_due_[i] = now + spread * static_cast<SteadyClock::rep>(slot) / 1024;
+  }
   schedule();
 }
 
@@ -72,8 +91,17 @@ void DevicePoller::tick() {
   const auto now = SteadyClock::now();
   const bool offline = failed_cycles_ >= options_.offline_after;
   work_.clear();
+  SteadyClock::duration lag{0};
+  std::uint64_t missed = 0;
   for (std::size_t i = 0; i < plan_.size(); ++i) {
     if (!offline && next_due_[i] > now) continue;
+    if (!offline) {
+      // An offline device is polled at backoff rate on purpose: not late, not missed.
+      const auto behind = now - next_due_[i];
+      lag = std::max(lag, behind);
+      missed =
+          std::max<std::uint64_t>(missed, static_cast<std::uint64_t>(behind / plan_[i].interval));
+    }
     Work w;
     w.read = plan_[i];
     w.plan_index = i;
@@ -90,6 +118,10 @@ void DevicePoller::tick() {
     }
   }
   if (work_.empty()) return schedule();
+  if (!offline) {
+    cycle_lag_.observe(std::chrono::duration<double>(lag).count());
+    if (missed > 0) cycles_missed_.inc(missed);
+  }
   in_cycle_ = true;
   out_.clear();
   splits_.clear();
@@ -148,8 +180,7 @@ void DevicePoller::on_result(const LinkResult& r) {
     return send(w);
   }
   if (a.busy_retry && w.busy < options_.busy_retries) {
-    ++w.busy;
-    busy_timer_.expires_after(options_.busy_delay);
+    busy_timer_.expires_after(busy_pause(w.busy++));
     busy_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& e) {
       if (e || self->stopped_) return;
       self->send(self->work_.front());
@@ -183,6 +214,7 @@ void DevicePoller::on_result(const LinkResult& r) {
 
 void DevicePoller::finish() {
   in_cycle_ = false;
+  cycles_.inc();
   if (!splits_.empty()) apply_splits();
   const bool was_online = online_;
   if (target_offline_) {
@@ -207,6 +239,10 @@ void DevicePoller::finish() {
   if (hooks_.cycle) hooks_.cycle(id_.device_id, failed, target_offline_, first_failure_);
   if (!writes_.empty()) return run_write();
   schedule();
+}
+
+std::chrono::milliseconds DevicePoller::busy_pause(unsigned attempt) const {
+  return options_.busy_delay * (1U << std::min(attempt, 10U));
 }
 
 // The per-item reads replace the merged one for good: the map does not change at run time.
@@ -273,23 +309,25 @@ void DevicePoller::run_write() {
     return send_write();
   }
   // A bit of a holding register: read the word, change the bit, write the word.
-  send_(read_back_request(id_.unit, *w.spec), [self = shared_from_this()](const LinkResult& r) {
-    if (self->stopped_) return;
-    PendingWrite& pw = self->writes_.front();
-    if (r.outcome != Outcome::reply || r.reply.status != ReplyStatus::ok ||
-        r.reply.registers.empty()) {
-      const FaultAction a = r.outcome == Outcome::reply ? classify(r.reply) : classify(r.outcome);
-      const WriteError e = r.outcome == Outcome::timeout              ? WriteError::timeout
-                           : r.outcome == Outcome::connection_lost    ? WriteError::connection_lost
-                           : r.reply.status == ReplyStatus::exception ? WriteError::exception
-                                                                      : WriteError::bad_reply;
-      return self->end_write(
-          {e, "reading the register before the bit write: " + std::string(a.reason)});
-    }
-    pw.plan = plan_write(self->id_.unit, *pw.spec, pw.value, r.reply.registers[0]);
-    if (!pw.plan.error.empty()) return self->end_write({WriteError::invalid_value, pw.plan.error});
-    self->send_write();
-  });
+  send_write_step(
+      read_back_request(id_.unit, *w.spec), [self = shared_from_this()](const LinkResult& r) {
+        PendingWrite& pw = self->writes_.front();
+        if (r.outcome != Outcome::reply || r.reply.status != ReplyStatus::ok ||
+            r.reply.registers.empty()) {
+          const FaultAction a =
+              r.outcome == Outcome::reply ? classify(r.reply) : classify(r.outcome);
+          const WriteError e = r.outcome == Outcome::timeout           ? WriteError::timeout
+                               : r.outcome == Outcome::connection_lost ? WriteError::connection_lost
+                               : r.reply.status == ReplyStatus::exception ? WriteError::exception
+                                                                          : WriteError::bad_reply;
+          return self->end_write(
+              {e, "reading the register before the bit write: " + std::string(a.reason)});
+        }
+        pw.plan = plan_write(self->id_.unit, *pw.spec, pw.value, r.reply.registers[0]);
+        if (!pw.plan.error.empty())
+          return self->end_write({WriteError::invalid_value, pw.plan.error});
+        self->send_write();
+      });
 }
 
 namespace {
@@ -313,10 +351,25 @@ WriteResult failure(const LinkResult& r, std::string_view step) {
 
 }  // namespace
 
-void DevicePoller::send_write() {
-  send_(writes_.front().plan.request, [self = shared_from_this()](const LinkResult& r) {
+void DevicePoller::send_write_step(Request request, std::function<void(const LinkResult&)> then,
+                                   unsigned busy) {
+  send_(request, [self = shared_from_this(), request, then = std::move(then),
+                  busy](const LinkResult& r) mutable {
     if (self->stopped_) return;
     self->count_exception(r);
+    const bool device_busy = r.outcome == Outcome::reply && classify(r.reply).busy_retry;
+    if (!device_busy || busy >= self->options_.busy_retries) return then(r);
+    self->busy_timer_.expires_after(self->busy_pause(busy));
+    self->busy_timer_.async_wait([self, request = std::move(request), then = std::move(then),
+                                  busy](const boost::system::error_code& e) mutable {
+      if (e || self->stopped_) return;
+      self->send_write_step(std::move(request), std::move(then), busy + 1);
+    });
+  });
+}
+
+void DevicePoller::send_write() {
+  send_write_step(writes_.front().plan.request, [self = shared_from_this()](const LinkResult& r) {
     if (r.outcome != Outcome::reply || r.reply.status != ReplyStatus::ok) {
       return self->end_write(failure(r, "write"));
     }
@@ -325,26 +378,26 @@ void DevicePoller::send_write() {
 }
 
 void DevicePoller::read_back() {
-  send_(read_back_request(id_.unit, *writes_.front().spec),
-        [self = shared_from_this()](const LinkResult& r) {
-          if (self->stopped_) return;
-          if (r.outcome != Outcome::reply || r.reply.status != ReplyStatus::ok) {
-            return self->end_write(failure(r, "read-back"));
-          }
-          const PendingWrite& pw = self->writes_.front();
-          if (!read_back_matches(*pw.spec, pw.plan, r.reply)) {
-            std::string detail = "read back";
-            const auto& got =
-                pw.spec->function == config::ModbusFunction::coil
-                    ? std::vector<std::uint16_t>(r.reply.bits.begin(), r.reply.bits.end())
-                    : r.reply.registers;
-            for (auto word : got) detail.append(" ").append(std::to_string(word));
-            detail.append(", wrote");
-            for (auto word : pw.plan.words) detail.append(" ").append(std::to_string(word));
-            return self->end_write({WriteError::mismatch, std::move(detail)});
-          }
-          self->end_write({});
-        });
+  send_write_step(read_back_request(id_.unit, *writes_.front().spec),
+                  [self = shared_from_this()](const LinkResult& r) {
+                    if (r.outcome != Outcome::reply || r.reply.status != ReplyStatus::ok) {
+                      return self->end_write(failure(r, "read-back"));
+                    }
+                    const PendingWrite& pw = self->writes_.front();
+                    if (!read_back_matches(*pw.spec, pw.plan, r.reply)) {
+                      std::string detail = "read back";
+                      const auto& got =
+                          pw.spec->function == config::ModbusFunction::coil
+                              ? std::vector<std::uint16_t>(r.reply.bits.begin(), r.reply.bits.end())
+                              : r.reply.registers;
+                      for (auto word : got) detail.append(" ").append(std::to_string(word));
+                      detail.append(", wrote");
+                      for (auto word : pw.plan.words)
+                        detail.append(" ").append(std::to_string(word));
+                      return self->end_write({WriteError::mismatch, std::move(detail)});
+                    }
+                    self->end_write({});
+                  });
 }
 
 void DevicePoller::end_write(WriteResult result) {

@@ -33,7 +33,9 @@ struct PollOptions {
   // An offline device is polled at a slower, doubling rate, up to this; a link coming back polls
   // its offline devices at once.
   std::chrono::milliseconds offline_poll_max{10000};
-  std::chrono::milliseconds busy_delay{200};  // before re-sending after 05 acknowledge / 06 busy
+  // A request answered 05 acknowledge / 06 busy (a read or any step of a write) is re-sent after
+  // busy_delay, doubling with each attempt, at most busy_retries times.
+  std::chrono::milliseconds busy_delay{200};
   unsigned busy_retries = 3;
 };
 
@@ -74,7 +76,8 @@ using SendFunction = std::function<void(Request, std::function<void(const LinkRe
 // reason, never a value.
 //
 // Writes queue behind the current cycle and run between cycles on the same link, through the
-// same codec as reads (write.h); each is read back and a mismatch fails it.
+// same codec as reads (write.h); each is read back and a mismatch fails it. 05/06 on any step of a
+// write is busy-retried like a read.
 //
 // Single-threaded: every call and callback on the executor given. Owned through shared_ptr
 // (timers hold it); after stop() the sink and hooks are never called again.
@@ -127,7 +130,11 @@ class DevicePoller : public std::enable_shared_from_this<DevicePoller> {
   void apply_splits();
   void count_exception(const LinkResult& r);
 
+  std::chrono::milliseconds busy_pause(unsigned attempt) const;
   void run_write();
+  // Sends one step of the write in progress; 05/06 answers are re-sent after busy_pause().
+  void send_write_step(Request request, std::function<void(const LinkResult&)> then,
+                       unsigned busy = 0);
   void send_write();
   void read_back();
   void end_write(WriteResult result);
@@ -161,6 +168,11 @@ class DevicePoller : public std::enable_shared_from_this<DevicePoller> {
   std::string first_failure_;
 
   std::deque<PendingWrite> writes_;
+
+  // Schedule figures, shared by every device of the adapter (the benchmark reads them).
+  common::Counter& cycles_;
+  common::Counter& cycles_missed_;
+  common::Histogram& cycle_lag_;
 };
 
 }  // namespace fieldhub::modbus

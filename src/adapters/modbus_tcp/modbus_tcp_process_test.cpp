@@ -40,7 +40,8 @@ TEST(ModbusTcpProcessTest, PollsTheSimulatorThroughTheRealBinary) {
   ASSERT_TRUE(wait_until(
       [&] {
         auto r = fh.get("/api/v1/devices/meter-1");
-        return r && r->first == 200 && r->second.find("voltage_l1") != std::string::npos;
+        // A polled value, not only the profile's metric names (listed before any reading).
+        return r && r->first == 200 && r->second.find("\"quality\":\"good\"") != std::string::npos;
       },
       5s))
       << fh.log();

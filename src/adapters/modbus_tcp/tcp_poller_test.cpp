@@ -428,5 +428,75 @@ TEST(ModbusTcpPollerTest, RefusedWriteIsAnExceptionValueAndTheNextWriteSucceeds)
   ASSERT_TRUE(h.run_until([&] { return h.number("setpoint") == 221.0; }, 5s));
 }
 
+// RELIABILITY.md: 05/06 busy-retry, for writes as for reads. The simulator answers the next two
+// FC06 writes "busy" (06), then takes the third; then it answers every write "acknowledge" (05).
+TEST(ModbusTcpPollerTest, BusyWriteIsRetriedWithBackoffUntilTheDeviceTakesIt) {
+  testing::ModbusSimServer sim(sim_options());
+  const auto profile = make_profile(
+      {{"setpoint", ModbusFunction::holding, 16, ModbusType::uint16, ByteOrder::abcd, true}},
+      200ms);
+  auto options = Harness::fast_options();
+  options.busy_delay = 50ms;
+  Harness h(profile, sim.port(), {}, options);
+  ASSERT_TRUE(h.run_until([&] { return h.good("setpoint"); }, 5s));
+  const auto exceptions = [&](const char* code) {
+    return h.metrics.counter_value("fieldhub_modbus_exceptions_total", {{"code", code}});
+  };
+
+  sim.control("fault 1 exception code=6 function=6 times=2");
+  std::optional<WriteResult> taken;
+  const auto start = std::chrono::steady_clock::now();
+  h.poller->write("dev", "setpoint", 222.0, [&](const WriteResult& r) { taken = r; });
+  ASSERT_TRUE(h.run_until([&] { return taken.has_value(); }, 5s));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(taken->ok()) << taken->detail;
+  EXPECT_EQ(exceptions("06"), 2U);
+  EXPECT_GE(took, 50ms + 100ms);  // two pauses, the second twice the first
+  ASSERT_TRUE(h.run_until([&] { return h.number("setpoint") == 222.0; }, 5s));
+
+  // Busy for good: bounded, then the write fails with the device's answer and changes nothing.
+  sim.control("clear 1");
+  sim.control("fault 1 exception code=5 function=6");
+  std::optional<WriteResult> refused;
+  h.poller->write("dev", "setpoint", 223.0, [&](const WriteResult& r) { refused = r; });
+  ASSERT_TRUE(h.run_until([&] { return refused.has_value(); }, 5s));
+  EXPECT_EQ(refused->error, WriteError::exception);
+  EXPECT_NE(refused->detail.find("acknowledge"), std::string::npos) << refused->detail;
+  EXPECT_EQ(exceptions("05"), 1U + options.busy_retries);
+  h.latest.clear();
+  ASSERT_TRUE(h.run_until([&] { return h.good("setpoint"); }, 5s));
+  EXPECT_DOUBLE_EQ(h.number("setpoint"), 222.0);
+  std::printf(
+      "busy write taken after %lld ms\n",
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+}
+
+// RELIABILITY.md: writes are read back; a mismatch fails the command. The simulator acknowledges
+// the write but keeps the register's value, as a device that drops or clamps a setpoint does.
+TEST(ModbusTcpPollerTest, WriteTheDeviceDoesNotKeepFailsAsMismatch) {
+  testing::ModbusSimServer sim(sim_options());
+  const auto profile = make_profile(
+      {{"setpoint", ModbusFunction::holding, 16, ModbusType::uint16, ByteOrder::abcd, true}},
+      200ms);
+  Harness h(profile, sim.port());
+  ASSERT_TRUE(h.run_until([&] { return h.good("setpoint"); }, 5s));
+  const double before = h.number("setpoint");
+  ASSERT_NE(before, 230.0);
+
+  sim.control("fault 1 ignore_write function=6");
+  std::optional<WriteResult> result;
+  h.poller->write("dev", "setpoint", 230.0, [&](const WriteResult& r) { result = r; });
+  ASSERT_TRUE(h.run_until([&] { return result.has_value(); }, 5s));
+  EXPECT_EQ(result->error, WriteError::mismatch);
+  EXPECT_EQ(result->detail,
+            "read back " + std::to_string(static_cast<int>(before)) + ", wrote 230");
+  EXPECT_EQ(h.metrics.counter_value("fieldhub_modbus_writes_total",
+                                    {{"adapter", "modbus_tcp"}, {"result", "mismatch"}}),
+            1U);
+  h.latest.clear();
+  ASSERT_TRUE(h.run_until([&] { return h.good("setpoint"); }, 5s));
+  EXPECT_DOUBLE_EQ(h.number("setpoint"), before);
+}
+
 }  // namespace
 }  // namespace fieldhub::modbus

@@ -51,6 +51,7 @@ input registers float32 ABCD), 2 water meter, 3 gas meter, 4 PLC (--print-defaul
                           clear *   stop 3   start 3   set 1 holding 16 215   stats   help
                         faults: silence late exception wrong_unit wrong_function bad_byte_count
                         truncated bad_crc noise_before noise_after echo duplicate
+                        ignore_write
   --fleet N             N more SDM630-like devices, ids 1..200 per TCP listener (10000 -> 50
                         listeners), ports from --fleet-port-base (default: any free ports)
   --ready-file FILE     once everything listens, write "control P", "tcp BUS P", "rtu BUS DEV"

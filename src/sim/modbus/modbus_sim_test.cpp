@@ -166,6 +166,28 @@ TEST(ModbusSimFaults, RtuCorrectAndMangledReplies) {
   EXPECT_TRUE(ask_rtu(sim, rtu({0x09, 0x04, 0x00, 0x00, 0x00, 0x02})).empty());  // unknown id
 }
 
+TEST(ModbusSimFaults, WriteFaultsByFunctionAndCount) {
+  Simulator sim = one_unit(Framing::rtu);
+  const Bytes read = rtu({0x01, 0x03, 0x00, 0x05, 0x00, 0x01});
+  const Bytes write = rtu({0x01, 0x06, 0x00, 0x05, 0x00, 0x07});
+  // Busy for the next two FC06 writes only; reads of the same register are not touched.
+  EXPECT_EQ(sim.execute("fault 1 exception code=6 function=6 times=2"),
+            "ok 1 units: exception code=6 function=6 times=2");
+  EXPECT_EQ(ask_rtu(sim, read)[0].bytes, rtu({0x01, 0x03, 0x02, 0x00, 0x00}));
+  EXPECT_EQ(ask_rtu(sim, write)[0].bytes, rtu({0x01, 0x86, 0x06}));
+  EXPECT_EQ(ask_rtu(sim, write)[0].bytes, rtu({0x01, 0x86, 0x06}));
+  EXPECT_EQ(ask_rtu(sim, write)[0].bytes, write);  // the third is taken
+  EXPECT_EQ(ask_rtu(sim, read)[0].bytes, rtu({0x01, 0x03, 0x02, 0x00, 0x07}));
+
+  // ignore_write: answered like a write that was done, but the register keeps its value.
+  sim.execute("clear *");
+  EXPECT_EQ(sim.execute("fault 1 ignore_write function=6"), "ok 1 units: ignore_write function=6");
+  const Bytes other = rtu({0x01, 0x06, 0x00, 0x05, 0x00, 0x09});
+  EXPECT_EQ(ask_rtu(sim, other)[0].bytes, other);
+  EXPECT_EQ(ask_rtu(sim, read)[0].bytes, rtu({0x01, 0x03, 0x02, 0x00, 0x07}));
+  EXPECT_TRUE(sim.execute("fault 1 silence function=0x80").starts_with("error"));
+}
+
 TEST(ModbusSimFaults, TcpTruncatedKeepsMbapLengthConsistent) {
   Simulator sim = one_unit(Framing::tcp);
   const Bytes frame{0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x04, 0x00, 0x00, 0x00, 0x02};

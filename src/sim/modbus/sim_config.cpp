@@ -305,10 +305,12 @@ std::map<std::uint8_t, SimUnit> parse_units(const toml::table& doc, const Reader
       if (const auto* faults = reader.array(t, "fault")) {
         for (const auto& fn : *faults) {
           const auto& ft = reader.table(fn, "fault");
-          reader.only_keys(ft, "fault",
-                           {"kind", "delay_ms", "code", "from", "to", "every", "bytes"});
+          reader.only_keys(
+              ft, "fault",
+              {"kind", "delay_ms", "code", "from", "to", "every", "bytes", "function", "times"});
           std::vector<std::string> words{reader.string(ft, "kind").value_or("")};
-          for (const auto key : {"delay_ms", "code", "from", "to", "every", "bytes"}) {
+          for (const auto key :
+               {"delay_ms", "code", "from", "to", "every", "bytes", "function", "times"}) {
             if (const auto v = reader.integer(ft, key, 0, 100'000'000)) {
               words.push_back(std::string(key) + "=" + std::to_string(*v));
             }

@@ -9,7 +9,7 @@ namespace fieldhub::sim {
 
 namespace {
 
-constexpr std::array<std::pair<std::string_view, FaultKind>, 12> kinds{{
+constexpr std::array<std::pair<std::string_view, FaultKind>, 13> kinds{{
     {"silence", FaultKind::silence},
     {"late", FaultKind::late},
     {"exception", FaultKind::exception},
@@ -22,6 +22,7 @@ constexpr std::array<std::pair<std::string_view, FaultKind>, 12> kinds{{
     {"noise_after", FaultKind::noise_after},
     {"echo", FaultKind::echo},
     {"duplicate", FaultKind::duplicate},
+    {"ignore_write", FaultKind::ignore_write},
 }};
 
 // Line noise as seen on a floating RS-485 pair: idle-high 0xFF, breaks as 0x00, and a mix.
@@ -85,13 +86,17 @@ std::string_view to_string(FaultKind kind) {
   return "?";
 }
 
-bool Fault::fires(std::optional<RequestRange> range) {
+bool Fault::fires(std::uint8_t function_code, std::optional<RequestRange> range) {
+  if (function != 0 && function_code != function) return false;
   if (range && range->count > 0) {
     const std::uint32_t end = std::uint32_t{range->first} + range->count - 1;
     if (range->first > last || end < first) return false;
   }
+  if (times != 0 && fired >= times) return false;
   ++matched;
-  return every <= 1 || matched % every == 0;
+  const bool fire = every <= 1 || matched % every == 0;
+  if (fire) ++fired;
+  return fire;
 }
 
 std::optional<Fault> parse_fault(std::span<const std::string_view> words, std::string& error) {
@@ -127,6 +132,10 @@ std::optional<Fault> parse_fault(std::span<const std::string_view> words, std::s
       f.every = static_cast<std::uint32_t>(*value);
     } else if (key == "bytes" && *value >= 1 && *value <= 256) {
       f.bytes = static_cast<std::uint32_t>(*value);
+    } else if (key == "function" && *value >= 1 && *value <= 0x7F) {
+      f.function = static_cast<std::uint8_t>(*value);
+    } else if (key == "times" && *value <= 1'000'000) {
+      f.times = static_cast<std::uint32_t>(*value);
     } else {
       error = "bad fault parameter '" + std::string(word) + "'";
       return std::nullopt;
@@ -147,6 +156,8 @@ std::string describe(const Fault& f) {
     s += " from=" + std::to_string(f.first) + " to=" + std::to_string(f.last);
   }
   if (f.every != 1) s += " every=" + std::to_string(f.every);
+  if (f.function != 0) s += " function=" + std::to_string(f.function);
+  if (f.times != 0) s += " times=" + std::to_string(f.times);
   if (f.kind == FaultKind::noise_before || f.kind == FaultKind::noise_after ||
       f.kind == FaultKind::truncated) {
     s += " bytes=" + std::to_string(f.bytes);

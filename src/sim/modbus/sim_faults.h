@@ -29,6 +29,7 @@ enum class FaultKind : std::uint8_t {
   noise_after,     // the frame, then `bytes` noise bytes, in one write
   echo,            // the request sent back verbatim (an echoing RS-485 adapter), then the reply
   duplicate,       // the reply twice
+  ignore_write,    // a write is answered as done but not executed (the read-back differs)
 };
 std::optional<FaultKind> parse_fault_kind(std::string_view name);
 std::string_view to_string(FaultKind kind);
@@ -41,13 +42,18 @@ struct Fault {
   std::uint16_t last = 0xFFFF;            // touches [first, last] (all requests by default)
   std::uint32_t every = 1;                // only every Nth matching request (1: each one)
   std::uint32_t bytes = 3;                // noise length, bytes cut by truncated
+  std::uint8_t function = 0;              // only requests with this function code (0: any)
+  std::uint32_t times = 0;                // fires at most this often (0: no limit)
   std::uint64_t matched = 0;              // matching requests so far
+  std::uint64_t fired = 0;
 
-  // Counts a matching request and says whether the fault fires on it.
-  bool fires(std::optional<RequestRange> range);
+  // Counts a matching request (function code `function_code`, touching `range`) and says whether
+  // the fault fires on it.
+  bool fires(std::uint8_t function_code, std::optional<RequestRange> range);
 };
 
-// "kind key=value ..." with keys delay_ms, code, from, to, every, bytes (numbers decimal or 0x..).
+// "kind key=value ..." with keys delay_ms, code, from, to, every, bytes, function, times (numbers
+// decimal or 0x..).
 // On failure returns nullopt and sets `error`.
 std::optional<Fault> parse_fault(std::span<const std::string_view> words, std::string& error);
 std::string describe(const Fault& fault);  // the same syntax, for logs and "list"

@@ -92,7 +92,7 @@ std::vector<Transmission> Simulator::handle(std::size_t bus_index, const Request
   const auto range = request_range(pdu);
   Fault* fault = nullptr;
   for (auto& f : unit->faults) {
-    if (f.fires(range)) {
+    if (f.fires(pdu.empty() ? 0 : pdu[0], range)) {
       fault = &f;
       break;
     }
@@ -101,6 +101,11 @@ std::vector<Transmission> Simulator::handle(std::size_t bus_index, const Request
   ++unit->replies;
   if (fault != nullptr && fault->kind == FaultKind::exception) {
     return frame_replies(request, exception_pdu(pdu.empty() ? 0 : pdu[0], fault->code), nullptr);
+  }
+  if (fault != nullptr && fault->kind == FaultKind::ignore_write) {
+    // Served on a copy: the reply says done, the tables keep their values.
+    Unit scratch = unit->device;
+    return frame_replies(request, serve_pdu(scratch, pdu, t), nullptr);
   }
   return frame_replies(request, serve_pdu(unit->device, pdu, t), fault);
 }
@@ -140,8 +145,9 @@ std::string Simulator::execute(std::string_view line) {
   const std::string_view cmd = words[0];
   if (cmd == "ping") return "ok";
   if (cmd == "help") {
-    return "ok commands: ping | fault SEL KIND [delay_ms=N code=N from=A to=B every=N bytes=N] | "
-           "clear SEL | stop SEL | start SEL | set SEL TABLE ADDRESS VALUE... | stats [SEL] | "
+    return "ok commands: ping | fault SEL KIND [delay_ms=N code=N from=A to=B every=N bytes=N "
+           "function=N times=N] | clear SEL | stop SEL | start SEL | set SEL TABLE ADDRESS "
+           "VALUE... | stats [SEL] | "
            "list [SEL]; SEL = * | UNIT | BUS/UNIT | BUS/*";
   }
   std::string error;
