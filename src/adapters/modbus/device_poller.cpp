@@ -90,9 +90,11 @@ void DevicePoller::tick() {
   if (in_cycle_ || writing_ || stopped_) return;
   const auto now = SteadyClock::now();
   const bool offline = failed_cycles_ >= options_.offline_after;
+  const bool held = hooks_.hold && hooks_.hold();
   work_.clear();
   SteadyClock::duration lag{0};
   std::uint64_t missed = 0;
+  bool any_due = false;
   for (std::size_t i = 0; i < plan_.size(); ++i) {
     if (!offline && next_due_[i] > now) continue;
     if (!offline) {
@@ -102,10 +104,13 @@ void DevicePoller::tick() {
       missed =
           std::max<std::uint64_t>(missed, static_cast<std::uint64_t>(behind / plan_[i].interval));
     }
-    Work w;
-    w.read = plan_[i];
-    w.plan_index = i;
-    work_.push_back(std::move(w));
+    any_due = true;
+    if (!held) {
+      Work w;
+      w.read = plan_[i];
+      w.plan_index = i;
+      work_.push_back(std::move(w));
+    }
     auto interval = std::chrono::duration_cast<SteadyClock::duration>(plan_[i].interval);
     if (offline) {
       // Backoff: interval × 2^(cycles past the threshold), capped.
@@ -117,11 +122,10 @@ void DevicePoller::tick() {
       next_due_[i] = std::max(next_due_[i] + interval, now + interval / 2);
     }
   }
+  if (held && any_due) ++missed;  // this cycle, not polled
+  if (!offline && missed > 0) cycles_missed_.inc(missed);
   if (work_.empty()) return schedule();
-  if (!offline) {
-    cycle_lag_.observe(std::chrono::duration<double>(lag).count());
-    if (missed > 0) cycles_missed_.inc(missed);
-  }
+  if (!offline) cycle_lag_.observe(std::chrono::duration<double>(lag).count());
   in_cycle_ = true;
   out_.clear();
   splits_.clear();

@@ -57,6 +57,9 @@ struct PollHooks {
   std::function<void(const std::string& link, std::chrono::microseconds rtt)> rtt;
   // A link-level error by kind (RTU: "crc", "wrong_unit", "timeout", "noise", "late_reply").
   std::function<void(const std::string& link, std::string_view kind)> error;
+  // True while the readings cannot be taken (the pipeline is saturated): a cycle that falls due
+  // then is not polled and counts as missed, so memory stays bounded and nothing read is lost.
+  std::function<bool()> hold;
 };
 
 using adapters::WriteCallback;

@@ -13,9 +13,15 @@ void submit_cycle(pipeline::Pipeline& pipeline, std::vector<model::Reading>&& re
   pipeline.submit(std::move(env), 0);
 }
 
-modbus::PollHooks health_hooks(health::HealthTracker& health, std::string prefix,
-                               const bool& stopped) {
+modbus::PollHooks poll_hooks(pipeline::Pipeline& pipeline, std::string prefix,
+                             const bool& stopped) {
   modbus::PollHooks hooks;
+  // A Modbus device keeps its values: a cycle not polled now loses nothing, unlike readings queued
+  // without bound.
+  hooks.hold = [&pipeline] { return pipeline.saturated(); };
+  health::HealthTracker* tracker = pipeline.health();
+  if (tracker == nullptr) return hooks;
+  health::HealthTracker& health = *tracker;
   hooks.link = [&health, &stopped, prefix](const std::string& link, bool up,
                                            const std::string& reason) {
     if (stopped) return;

@@ -20,10 +20,10 @@ namespace fieldhub::adapters {
 // (device, metric, ts) already: no digest.
 void submit_cycle(pipeline::Pipeline& pipeline, std::vector<model::Reading>&& readings);
 
-// The poller's link and cycle reports as health: links are named "<prefix><link>" (the
-// composition root registers devices on the same names). Nothing is reported once `stopped` is
-// true; it must outlive the poller.
-modbus::PollHooks health_hooks(health::HealthTracker& health, std::string prefix,
-                               const bool& stopped);
+// The poller's hooks into the core: its link and cycle reports as health, when the pipeline has a
+// health tracker (links are named "<prefix><link>"; the composition root registers devices on the
+// same names), and polling held while the pipeline is saturated. Nothing is reported once
+// `stopped` is true; it must outlive the poller.
+modbus::PollHooks poll_hooks(pipeline::Pipeline& pipeline, std::string prefix, const bool& stopped);
 
 }  // namespace fieldhub::adapters

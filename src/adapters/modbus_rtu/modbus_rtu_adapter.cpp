@@ -35,10 +35,8 @@ ModbusRtuAdapter::ModbusRtuAdapter(boost::asio::any_io_executor io, const config
       [this](const std::string&, const std::string&, std::vector<model::Reading>&& readings) {
         if (!stopped_) submit_cycle(pipeline_, std::move(readings));
       });
-  if (health::HealthTracker* health = pipeline_.health()) {
-    // The composition root registers each Modbus RTU device on link "serial:<bus>".
-    poller_->set_status_hooks(health_hooks(*health, "serial:", stopped_));
-  }
+  // The composition root registers each Modbus RTU device on link "serial:<bus>".
+  poller_->set_status_hooks(poll_hooks(pipeline_, "serial:", stopped_));
 }
 
 void ModbusRtuAdapter::start() {

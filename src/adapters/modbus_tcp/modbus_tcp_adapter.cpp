@@ -39,10 +39,8 @@ ModbusTcpAdapter::ModbusTcpAdapter(boost::asio::any_io_executor io, const config
       [this](const std::string&, const std::string&, std::vector<model::Reading>&& readings) {
         if (!stopped_) submit_cycle(pipeline_, std::move(readings));
       });
-  if (health::HealthTracker* health = pipeline_.health()) {
-    // The composition root registers each Modbus TCP device on link "modbus:host:port".
-    poller_->set_status_hooks(health_hooks(*health, "modbus:", stopped_));
-  }
+  // The composition root registers each Modbus TCP device on link "modbus:host:port".
+  poller_->set_status_hooks(poll_hooks(pipeline_, "modbus:", stopped_));
 }
 
 void ModbusTcpAdapter::start() {
