@@ -28,17 +28,7 @@ listeners=$(( (devices + per_listener - 1) / per_listener ))
 # fieldhub and the simulator each hold one socket per listener; stay far from the fd limit.
 (( listeners * 2 + 64 < $(ulimit -n) )) || { echo "raise ulimit -n" >&2; exit 2; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+source bench/lib.sh
 # utime + stime in seconds of a process (/proc/PID/stat) or thread (/proc/PID/task/TID/stat).
 cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); print ($12 + $13) / hz }' "$1"; }
 now() { date +%s.%N; }

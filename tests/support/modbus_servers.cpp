@@ -29,29 +29,6 @@ std::string wait_ready(ChildProcess& process, const std::filesystem::path& ready
   return read_text(ready_file);
 }
 
-// The simulator's demo devices without its fixed demo port (tests use free ports only).
-constexpr const char* demo_units = R"(
-[[unit]]
-id = 1
-name = "kwh-meter"
-template = "sdm630"
-
-[[unit]]
-id = 2
-name = "water-meter"
-template = "water_meter"
-
-[[unit]]
-id = 3
-name = "gas-meter"
-template = "gas_meter"
-
-[[unit]]
-id = 4
-name = "plc"
-template = "plc"
-)";
-
 }  // namespace
 
 Bytes with_modbus_crc(Bytes frame) {
@@ -75,7 +52,9 @@ ModbusSimServer::ModbusSimServer(ModbusSimOptions options) {
     throw std::invalid_argument("ModbusSimServer: no TCP, RTU or fleet");
   }
   const auto config = dir_.path() / "sim.toml";
-  std::ofstream(config) << (options.config_toml.empty() ? demo_units : options.config_toml);
+  // An empty file, unlike no file, has no listener on the demo's fixed port; without [[unit]] the
+  // simulator serves its four demo devices.
+  std::ofstream(config) << options.config_toml;
   argv.insert(argv.end(), {"--config", config.string()});
   if (options.tcp) argv.insert(argv.end(), {"--tcp-port", "0"});
   if (!options.rtu_device.empty()) {

@@ -19,47 +19,16 @@
 #include "health/health_tracker.h"
 #include "pipeline/pipeline.h"
 #include "support/modbus_servers.h"
+#include "support/pipeline_doubles.h"
 #include "support/serial_port.h"
 
 namespace fieldhub::adapters {
 namespace {
 
 using namespace std::chrono_literals;
-
-class RecordingLiveStore final : public stores::LiveStore {
- public:
-  std::size_t apply(std::span<const model::Reading> readings) override {
-    for (const auto& r : readings) latest[r.device_id + "/" + r.metric] = r;
-    return readings.size();
-  }
-  void touch(std::string_view, model::Timestamp) override {}
-  std::optional<stores::DeviceState> get(std::string_view) const override { return std::nullopt; }
-  std::vector<stores::DeviceState> all() const override { return {}; }
-
-  std::map<std::string, model::Reading> latest;
-};
-
-class NullHistoryStore final : public stores::HistoryStore {
- public:
-  stores::WriteResult write(std::span<const pipeline::Envelope> batch) override {
-    stores::WriteResult r;
-    r.ok = true;
-    for (const auto& env : batch) r.readings_stored += env.readings.size();
-    return r;
-  }
-  std::vector<model::Reading> readings(const stores::ReadingQuery&) override { return {}; }
-  std::vector<stores::RollupBucket> rollups(const stores::RollupQuery&) override { return {}; }
-  std::vector<model::Event> events(const stores::EventQuery&) override { return {}; }
-  std::vector<pipeline::DeadLetter> dead_letters(const stores::DeadLetterQuery&) override {
-    return {};
-  }
-};
-
-class NullFeed final : public pipeline::LiveFeed {
- public:
-  void publish_readings(std::span<const model::Reading>) override {}
-  void publish_event(const model::Event&) override {}
-};
+using testing::CountingHistoryStore;
+using testing::NullFeed;
+using testing::RecordingLiveStore;
 
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -152,7 +121,7 @@ struct Rig {
   common::SystemClock clock;
   common::Metrics metrics;
   RecordingLiveStore live;
-  NullHistoryStore history;
+  CountingHistoryStore history;
   NullFeed feed;
   health::HealthTracker tracker{clock};
   std::optional<pipeline::Pipeline> pipeline;

@@ -16,6 +16,7 @@
 #include "adapters/modbus_rtu/rtu_poller.h"
 #include "common/clock.h"
 #include "common/metrics.h"
+#include "support/modbus_poll_fixture.h"
 #include "support/modbus_servers.h"
 #include "support/serial_port.h"
 
@@ -26,36 +27,7 @@ using namespace std::chrono_literals;
 using config::ByteOrder;
 using config::ModbusFunction;
 using config::ModbusType;
-
-struct Reg {
-  std::string metric;
-  ModbusFunction function;
-  std::uint16_t address;
-  ModbusType type;
-  ByteOrder order = ByteOrder::abcd;
-  bool writable = false;
-};
-
-config::Profile make_profile(const std::vector<Reg>& regs, std::chrono::milliseconds interval) {
-  config::Profile p;
-  p.name = "test";
-  p.modbus.poll_interval = interval;
-  for (const auto& r : regs) {
-    config::MetricSpec m;
-    m.name = r.metric;
-    p.metrics.push_back(m);
-    config::RegisterSpec s;
-    s.metric = r.metric;
-    s.metric_index = p.metrics.size() - 1;
-    s.function = r.function;
-    s.address = r.address;
-    s.type = r.type;
-    s.order = r.order;
-    s.writable = r.writable;
-    p.registers.push_back(s);
-  }
-  return p;
-}
+constexpr auto make_profile = testing::make_modbus_profile;
 
 config::SerialBus make_bus(const std::filesystem::path& device, unsigned baud = 19200) {
   config::SerialBus b;
@@ -69,7 +41,7 @@ config::SerialBus make_bus(const std::filesystem::path& device, unsigned baud = 
 }
 
 // Runs a poller on a private io_context in the test thread; records every reading.
-class Harness {
+class Harness : public testing::ReadingLog {
  public:
   // Devices "dev<unit>" for each of `units`, all with `profile`.
   Harness(const config::Profile& profile, config::SerialBus bus, std::vector<std::uint8_t> units,
@@ -87,16 +59,7 @@ class Harness {
                    [this](const std::string& device, const std::string& link,
                           std::vector<model::Reading>&& readings) {
                      ++cycles[device];
-                     for (auto& r : readings) {
-                       EXPECT_EQ(r.provenance.adapter, "modbus_rtu");
-                       EXPECT_EQ(r.provenance.link, link);
-                       if (r.quality != model::Quality::good) {
-                         // Never a value on a failed read: an error is never stored as 0.
-                         EXPECT_TRUE(std::holds_alternative<std::monostate>(r.value)) << r.metric;
-                       }
-                       all.push_back(r);
-                       latest[r.device_id + "/" + r.metric] = r;
-                     }
+                     record("modbus_rtu", link, readings);
                    });
     PollHooks hooks;
     hooks.link = [this](const std::string&, bool up, const std::string& reason) {
@@ -111,29 +74,9 @@ class Harness {
   }
 
   bool run_until(const std::function<bool()>& condition, std::chrono::milliseconds deadline) {
-    const auto end = std::chrono::steady_clock::now() + deadline;
-    while (std::chrono::steady_clock::now() < end) {
-      if (condition()) return true;
-      io.run_for(10ms);
-    }
-    return condition();
+    return testing::run_io_until(io, condition, deadline);
   }
   void run_for(std::chrono::milliseconds d) { io.run_for(d); }
-
-  bool good(const std::string& key) const {
-    auto it = latest.find(key);
-    return it != latest.end() && it->second.quality == model::Quality::good;
-  }
-  bool bad(const std::string& key, const std::string& reason) const {
-    auto it = latest.find(key);
-    return it != latest.end() && it->second.quality == model::Quality::bad &&
-           it->second.quality_reason == reason;
-  }
-  double number(const std::string& key) const {
-    auto it = latest.find(key);
-    if (it == latest.end() || !std::holds_alternative<double>(it->second.value)) return -1e300;
-    return std::get<double>(it->second.value);
-  }
   std::uint64_t errors(std::string_view kind) const { return poller->bus_errors("bus1", kind); }
 
   // Every good reading of `metric` (any device) had `expected`.
@@ -148,8 +91,6 @@ class Harness {
   common::Metrics metrics;
   common::SystemClock clock;
   std::optional<RtuPoller> poller;
-  std::map<std::string, model::Reading> latest;  // "device/metric"
-  std::vector<model::Reading> all;
   std::map<std::string, int> cycles;
   std::vector<std::string> link_events;
 };

@@ -5,14 +5,11 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <boost/asio/io_context.hpp>
-#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <sstream>
 
 #include "adapters/adapters.h"
@@ -22,49 +19,15 @@
 #include "health/health_tracker.h"
 #include "pipeline/pipeline.h"
 #include "support/modbus_servers.h"
+#include "support/pipeline_doubles.h"
 
 namespace fieldhub::adapters {
 namespace {
 
 using namespace std::chrono_literals;
-
-class RecordingLiveStore final : public stores::LiveStore {
- public:
-  std::size_t apply(std::span<const model::Reading> readings) override {
-    for (const auto& r : readings) latest[r.device_id + "/" + r.metric] = r;
-    return readings.size();
-  }
-  void touch(std::string_view, model::Timestamp) override {}
-  std::optional<stores::DeviceState> get(std::string_view) const override { return std::nullopt; }
-  std::vector<stores::DeviceState> all() const override { return {}; }
-
-  std::map<std::string, model::Reading> latest;
-};
-
-// Called on the pipeline's writer thread.
-class CountingHistoryStore final : public stores::HistoryStore {
- public:
-  stores::WriteResult write(std::span<const pipeline::Envelope> batch) override {
-    stores::WriteResult r;
-    r.ok = true;
-    for (const auto& env : batch) r.readings_stored += env.readings.size();
-    readings_written += r.readings_stored;
-    return r;
-  }
-  std::vector<model::Reading> readings(const stores::ReadingQuery&) override { return {}; }
-  std::vector<stores::RollupBucket> rollups(const stores::RollupQuery&) override { return {}; }
-  std::vector<model::Event> events(const stores::EventQuery&) override { return {}; }
-  std::vector<pipeline::DeadLetter> dead_letters(const stores::DeadLetterQuery&) override {
-    return {};
-  }
-  std::atomic<std::uint64_t> readings_written{0};
-};
-
-class NullFeed final : public pipeline::LiveFeed {
- public:
-  void publish_readings(std::span<const model::Reading>) override {}
-  void publish_event(const model::Event&) override {}
-};
+using testing::CountingHistoryStore;
+using testing::NullFeed;
+using testing::RecordingLiveStore;
 
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p);
@@ -244,39 +207,6 @@ TEST(ModbusTcpAdapterTest, SilentDeviceGoesOfflineWithinFiveSecondsAndReturns) {
   EXPECT_TRUE(rig.run_until([&] { return rig.state() == health::State::online; }, 15s));
 }
 
-// A history store whose writes wait (on the pipeline's writer thread) while `blocked`.
-class GatedHistoryStore final : public stores::HistoryStore {
- public:
-  stores::WriteResult write(std::span<const pipeline::Envelope> batch) override {
-    std::unique_lock lock(mutex_);
-    released_.wait(lock, [&] { return !blocked_; });
-    stores::WriteResult r;
-    r.ok = true;
-    for (const auto& env : batch) r.readings_stored += env.readings.size();
-    readings_written += r.readings_stored;
-    return r;
-  }
-  void release() {
-    {
-      std::lock_guard lock(mutex_);
-      blocked_ = false;
-    }
-    released_.notify_all();
-  }
-  std::vector<model::Reading> readings(const stores::ReadingQuery&) override { return {}; }
-  std::vector<stores::RollupBucket> rollups(const stores::RollupQuery&) override { return {}; }
-  std::vector<model::Event> events(const stores::EventQuery&) override { return {}; }
-  std::vector<pipeline::DeadLetter> dead_letters(const stores::DeadLetterQuery&) override {
-    return {};
-  }
-  std::atomic<std::uint64_t> readings_written{0};
-
- private:
-  std::mutex mutex_;
-  std::condition_variable released_;
-  bool blocked_ = true;
-};
-
 // History stalls: the pipeline's queue reaches its capacity, and the poller stops polling (each
 // cycle due meanwhile counted as missed) instead of queueing readings without bound; once history
 // takes writes again, polling resumes and every cycle read was stored.
@@ -299,7 +229,8 @@ TEST(ModbusTcpAdapterTest, PollingHoldsWhileThePipelineIsSaturatedAndResumes) {
   common::SystemClock clock;
   common::Metrics metrics;
   RecordingLiveStore live;
-  GatedHistoryStore history;
+  CountingHistoryStore history;
+  history.hold();
   NullFeed feed;
   pipeline::Pipeline pipeline(io.get_executor(), config.pipeline, clock, metrics, live, history,
                               feed);

@@ -16,6 +16,7 @@
 
 #include "common/clock.h"
 #include "common/metrics.h"
+#include "support/modbus_poll_fixture.h"
 #include "support/modbus_servers.h"
 
 namespace fieldhub::modbus {
@@ -25,40 +26,10 @@ using namespace std::chrono_literals;
 using config::ByteOrder;
 using config::ModbusFunction;
 using config::ModbusType;
+constexpr auto make_profile = testing::make_modbus_profile;
 
-struct Reg {
-  std::string metric;
-  ModbusFunction function;
-  std::uint16_t address;
-  ModbusType type;
-  ByteOrder order = ByteOrder::abcd;
-  bool writable = false;
-};
-
-config::Profile make_profile(const std::vector<Reg>& regs, std::chrono::milliseconds interval) {
-  config::Profile p;
-  p.name = "test";
-  p.modbus.poll_interval = interval;
-  for (const auto& r : regs) {
-    config::MetricSpec m;
-    m.name = r.metric;
-    p.metrics.push_back(m);
-    config::RegisterSpec s;
-    s.metric = r.metric;
-    s.metric_index = p.metrics.size() - 1;
-    s.function = r.function;
-    s.address = r.address;
-    s.type = r.type;
-    s.order = r.order;
-    s.writable = r.writable;
-    p.registers.push_back(s);
-  }
-  return p;
-}
-
-// Runs a poller on a private io_context in the test thread and records the latest reading of
-// every metric, plus every reading seen.
-class Harness {
+// Runs a poller on a private io_context in the test thread and records its readings.
+class Harness : public testing::ReadingLog {
  public:
   // One device "dev" at unit 1, or devices "dev<unit>" for each of `units`.
   Harness(const config::Profile& profile, std::uint16_t port, std::vector<std::uint8_t> units = {},
@@ -78,17 +49,7 @@ class Harness {
                    [this](const std::string&, const std::string& link,
                           std::vector<model::Reading>&& readings) {
                      ++cycles;
-                     for (auto& r : readings) {
-                       EXPECT_EQ(r.provenance.adapter, "modbus_tcp");
-                       EXPECT_EQ(r.provenance.link, link);
-                       if (r.quality != model::Quality::good) {
-                         // Never a value on a failed read: an error is never stored as 0.
-                         EXPECT_TRUE(std::holds_alternative<std::monostate>(r.value)) << r.metric;
-                       }
-                       all.push_back(r);
-                       latest[r.metric] = r;
-                       by_device[r.device_id + "/" + r.metric] = r;
-                     }
+                     record("modbus_tcp", link, readings);
                    });
     poller->start();
   }
@@ -107,29 +68,8 @@ class Harness {
     return o;
   }
 
-  // Runs the io_context until `condition` holds or `deadline` passes.
   bool run_until(const std::function<bool()>& condition, std::chrono::milliseconds deadline) {
-    const auto end = std::chrono::steady_clock::now() + deadline;
-    while (std::chrono::steady_clock::now() < end) {
-      if (condition()) return true;
-      io.run_for(10ms);
-    }
-    return condition();
-  }
-
-  bool good(const std::string& metric) const {
-    auto it = latest.find(metric);
-    return it != latest.end() && it->second.quality == model::Quality::good;
-  }
-  bool bad(const std::string& metric, const std::string& reason) const {
-    auto it = latest.find(metric);
-    return it != latest.end() && it->second.quality == model::Quality::bad &&
-           it->second.quality_reason == reason;
-  }
-  double number(const std::string& metric) const {
-    auto it = latest.find(metric);
-    if (it == latest.end() || !std::holds_alternative<double>(it->second.value)) return -1e300;
-    return std::get<double>(it->second.value);
+    return testing::run_io_until(io, condition, deadline);
   }
 
   boost::asio::io_context io;
@@ -137,9 +77,6 @@ class Harness {
   common::SystemClock clock;
   std::string target;
   std::optional<TcpPoller> poller;
-  std::map<std::string, model::Reading> latest;
-  std::map<std::string, model::Reading> by_device;  // "device/metric"
-  std::vector<model::Reading> all;
   int cycles = 0;
 };
 
@@ -386,15 +323,15 @@ TEST(ModbusTcpPollerTest, PipelinedUnitsBehindOneGatewayEachGetTheirOwnValues) {
   const auto all_good = [&] {
     for (int u = 1; u <= 8; ++u) {
       if (u == 3) continue;
-      auto it = h.by_device.find("dev" + std::to_string(u) + "/a");
-      if (it == h.by_device.end() || it->second.quality != model::Quality::good) return false;
+      auto it = h.latest.find("dev" + std::to_string(u) + "/a");
+      if (it == h.latest.end() || it->second.quality != model::Quality::good) return false;
     }
     return true;
   };
   ASSERT_TRUE(h.run_until([&] { return all_good() && h.poller->late_replies(h.target) >= 2; }, 8s))
       << sim.log();
   EXPECT_EQ(h.poller->link_count(), 1U);
-  EXPECT_EQ(h.by_device["dev3/a"].quality_reason, "timeout");
+  EXPECT_EQ(h.latest["dev3/a"].quality_reason, "timeout");
   for (const auto& r : h.all) {
     if (r.quality != model::Quality::good) continue;
     const int unit = std::stoi(r.device_id.substr(3));
@@ -406,11 +343,16 @@ TEST(ModbusTcpPollerTest, PipelinedUnitsBehindOneGatewayEachGetTheirOwnValues) {
               static_cast<unsigned long long>(h.poller->late_replies(h.target)));
 }
 
-TEST(ModbusTcpPollerTest, RefusedWriteIsAnExceptionValueAndTheNextWriteSucceeds) {
-  testing::ModbusSimServer sim(sim_options());
-  const auto profile = make_profile(
+// The simulator's PLC setpoint (holding 0x10), writable, polled every 200 ms.
+config::Profile setpoint_profile() {
+  return make_profile(
       {{"setpoint", ModbusFunction::holding, 16, ModbusType::uint16, ByteOrder::abcd, true}},
       200ms);
+}
+
+TEST(ModbusTcpPollerTest, RefusedWriteIsAnExceptionValueAndTheNextWriteSucceeds) {
+  testing::ModbusSimServer sim(sim_options());
+  const auto profile = setpoint_profile();
   Harness h(profile, sim.port());
   ASSERT_TRUE(h.run_until([&] { return h.good("setpoint"); }, 5s));
   // The device refuses writes to the setpoint: FC06 answered with exception 02.
@@ -432,9 +374,7 @@ TEST(ModbusTcpPollerTest, RefusedWriteIsAnExceptionValueAndTheNextWriteSucceeds)
 // FC06 writes "busy" (06), then takes the third; then it answers every write "acknowledge" (05).
 TEST(ModbusTcpPollerTest, BusyWriteIsRetriedWithBackoffUntilTheDeviceTakesIt) {
   testing::ModbusSimServer sim(sim_options());
-  const auto profile = make_profile(
-      {{"setpoint", ModbusFunction::holding, 16, ModbusType::uint16, ByteOrder::abcd, true}},
-      200ms);
+  const auto profile = setpoint_profile();
   auto options = Harness::fast_options();
   options.busy_delay = 50ms;
   Harness h(profile, sim.port(), {}, options);
@@ -475,9 +415,7 @@ TEST(ModbusTcpPollerTest, BusyWriteIsRetriedWithBackoffUntilTheDeviceTakesIt) {
 // the write but keeps the register's value, as a device that drops or clamps a setpoint does.
 TEST(ModbusTcpPollerTest, WriteTheDeviceDoesNotKeepFailsAsMismatch) {
   testing::ModbusSimServer sim(sim_options());
-  const auto profile = make_profile(
-      {{"setpoint", ModbusFunction::holding, 16, ModbusType::uint16, ByteOrder::abcd, true}},
-      200ms);
+  const auto profile = setpoint_profile();
   Harness h(profile, sim.port());
   ASSERT_TRUE(h.run_until([&] { return h.good("setpoint"); }, 5s));
   const double before = h.number("setpoint");
