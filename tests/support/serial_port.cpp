@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <stdexcept>
 
@@ -82,7 +83,16 @@ PtyPair::PtyPair(std::filesystem::path a, std::filesystem::path b)
   if (!up) throw std::runtime_error("socat did not create the pty pair: " + process_->log());
 }
 
-PtyPair::~PtyPair() = default;
+PtyPair::~PtyPair() {
+  // Killed, socat would leave its links behind, pointing at /dev/pts numbers the kernel hands to
+  // the next pty opened on the machine (another test's, under ctest -j): a bus reopening "the
+  // device" would find someone else's line. Let it stop, then make sure the links are gone.
+  process_->signal(SIGTERM);
+  process_->wait(milliseconds{2000});
+  std::error_code ec;
+  std::filesystem::remove(a_, ec);
+  std::filesystem::remove(b_, ec);
+}
 
 ByteStream ByteStream::open_serial(const std::filesystem::path& device) {
   const int fd = ::open(device.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);

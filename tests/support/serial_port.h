@@ -27,7 +27,7 @@ std::string to_hex(std::span<const std::uint8_t> bytes);
 
 // /usr/bin/socat linking two raw ptys (echo off) at <temp dir>/a and <temp dir>/b: what is
 // written to one is read from the other. The constructor waits (5 s) until both links exist and
-// throws if socat does not come up; the destructor kills socat.
+// throws if socat does not come up; the destructor stops socat and removes both links.
 class PtyPair {
  public:
   PtyPair();
