@@ -61,10 +61,17 @@ bool same_origin(std::string_view origin, std::string_view host) {
 // The server's shared state; sessions keep it alive while they run.
 struct ServerCore : std::enable_shared_from_this<ServerCore> {
   ServerCore(asio::any_io_executor ex, const config::ServerConfig& cfg, Api& a, LiveHub& h)
-      : config(cfg), api(a), hub(h), acceptor(ex), heartbeat(ex), accept_retry(ex) {}
+      : config(cfg),
+        api(a),
+        hub(h),
+        acceptor(ex),
+        heartbeat(ex),
+        telemetry_tick(ex),
+        accept_retry(ex) {}
 
   void do_accept();
   void schedule_heartbeat();
+  void schedule_flush(std::chrono::milliseconds delay);
   void stop();
 
   config::ServerConfig config;
@@ -72,6 +79,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   LiveHub& hub;
   tcp::acceptor acceptor;
   asio::steady_timer heartbeat;
+  asio::steady_timer telemetry_tick;  // the hub's telemetry batches
   asio::steady_timer accept_retry;
   std::vector<std::weak_ptr<Connection>> connections;
   bool running = false;
@@ -160,21 +168,15 @@ class HttpSession final : public Connection, public std::enable_shared_from_this
       keep_alive_ = false;
       return write(error_response(403, "origin not allowed"));
     }
-    LiveFilter filter;
-    for (const auto& [k, v] : target.query) {
-      if (k == "device") {
-        filter.device = v;
-      } else if (k == "site") {
-        filter.site = v;
-      } else {
-        server_->api.count_request(live_route, 400);
-        return write(error_response(400, "unknown parameter '" + k + "'"));
-      }
+    LiveFilterParse filter = parse_live_filter(target.query);
+    if (!filter.error.empty()) {
+      server_->api.count_request(live_route, 400);
+      return write(error_response(400, filter.error));
     }
     server_->api.count_request(live_route, 101);
     upgraded_ = true;
     server_->connections.push_back(start_live_session(std::move(stream_), std::move(req),
-                                                      server_->hub, std::move(filter),
+                                                      server_->hub, std::move(filter.filter),
                                                       HttpServer::max_ws_message_bytes));
   }
 
@@ -270,12 +272,23 @@ void ServerCore::schedule_heartbeat() {
   });
 }
 
+void ServerCore::schedule_flush(std::chrono::milliseconds delay) {
+  telemetry_tick.expires_after(delay);
+  telemetry_tick.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || !self->running) return;
+    self->hub.flush_telemetry();
+  });
+}
+
 void ServerCore::stop() {
   if (!running) return;
   running = false;
+  // The hub outlives the server: from now on it flushes at each publish.
+  hub.set_flush_scheduler({});
   beast::error_code ec;
   acceptor.close(ec);
   heartbeat.cancel();
+  telemetry_tick.cancel();
   accept_retry.cancel();
   for (const auto& weak : connections) {
     if (auto c = weak.lock()) c->shutdown();
@@ -308,6 +321,10 @@ std::error_code HttpServer::start() {
     return ec;
   }
   impl_->running = true;
+  impl_->hub.set_flush_scheduler(
+      [weak = std::weak_ptr<ServerCore>(impl_)](std::chrono::milliseconds delay) {
+        if (const auto self = weak.lock()) self->schedule_flush(delay);
+      });
   impl_->do_accept();
   impl_->schedule_heartbeat();
   return {};

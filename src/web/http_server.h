@@ -21,6 +21,8 @@ namespace fieldhub::web {
 // The WebSocket upgrade is refused with 403 when the Origin header names another host than the
 // Host header (a browser page from elsewhere must not read the feed); no Origin is allowed
 // (non-browser clients). Every accepted socket gets TCP_NODELAY (alert latency).
+// While started, the server runs the LiveHub's timers on the io executor: heartbeat() every
+// second and flush_telemetry() one telemetry tick after the hub asks (set_flush_scheduler).
 // start()/stop() are called on the io executor or while it is not running. Api and LiveHub must
 // outlive the server; stop() (also run by the destructor) detaches every live session from the
 // hub and closes every connection.

@@ -308,6 +308,58 @@ TEST_F(HttpServerTest, LiveFeedFiltersBySite) {
   EXPECT_EQ(std::string_view(items.at(0)["device"]), "meter-2");
 }
 
+// The alarm console's feed: no telemetry until it subscribes to some, on the same socket.
+TEST_F(HttpServerTest, LiveFeedSubscriptionsOverTheSocket) {
+  WsClient ws;
+  ASSERT_FALSE(ws.connect(port_, "/api/v1/live?telemetry=off"));
+  auto hello = ws.read();
+  ASSERT_TRUE(hello);
+  EXPECT_FALSE(bool(parser_.parse(*hello)["filter"]["telemetry"]));
+  on_io([&] {
+    hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 1, clock_.now())});
+    hub_.publish_event(make_event("call-7", "call", model::Priority::medium, clock_.now()));
+  });
+  // Until two heartbeats have passed (the telemetry tick is 10 ms): events, never readings.
+  int heartbeats = 0;
+  bool event = false;
+  while (heartbeats < 2) {
+    auto frame = ws.read(3s);
+    ASSERT_TRUE(frame);
+    const std::string type(std::string_view(parser_.parse(*frame)["type"]));
+    ASSERT_NE(type, "readings");
+    ASSERT_NE(type, "snapshot");
+    heartbeats += type == "heartbeat" ? 1 : 0;
+    event = event || type == "event";
+  }
+  EXPECT_TRUE(event);
+
+  ws.write(R"({"type":"subscribe","devices":["meter-2"]})");
+  ASSERT_TRUE(ws.read_type("subscribed"));
+  auto snapshot = ws.read_type("snapshot");
+  ASSERT_TRUE(snapshot);
+  EXPECT_EQ(parser_.parse(*snapshot)["devices"].get_array().size(), 0u);  // never heard yet
+  on_io([&] {
+    hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 1, clock_.now()),
+                                      make_reading("meter-2", "energy", 2, clock_.now())});
+  });
+  auto readings = ws.read_type("readings");
+  ASSERT_TRUE(readings);
+  auto items = parser_.parse(*readings)["items"].get_array();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(std::string_view(items.at(0)["device"]), "meter-2");
+
+  ws.write("{\"type\":\"subscribe\",\"telemetry\":\"yes\"}");
+  auto error = ws.read_type("error");
+  ASSERT_TRUE(error);
+  EXPECT_EQ(std::string_view(parser_.parse(*error)["message"]),
+            "'telemetry' must be true or false");
+  EXPECT_EQ(metrics_.counter_value("fieldhub_live_client_errors_total"), 1u);
+
+  WsClient bad;
+  EXPECT_EQ(bad.connect(port_, "/api/v1/live?telemetry=maybe"), websocket::error::upgrade_declined);
+  EXPECT_EQ(bad.response().result_int(), 400);
+}
+
 TEST_F(HttpServerTest, LiveFeedRefusesAForeignOriginBeforeUpgrade) {
   WsClient evil;
   EXPECT_EQ(evil.connect(port_, "/api/v1/live", "http://evil.example"),

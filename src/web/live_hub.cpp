@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "web/live_hub.h"
 
+#include <simdjson.h>
+
+#include <algorithm>
 #include <vector>
 
 #include "common/json_writer.h"
@@ -23,7 +26,72 @@ void write_latest(JsonWriter& w, const stores::LatestValue& v) {
   w.end_object();
 }
 
+void write_filter(JsonWriter& w, const LiveFilter& f) {
+  w.key("filter").begin_object();
+  if (!f.site.empty()) w.field("site", sv(f.site));
+  if (!f.devices.empty()) {
+    w.key("devices").begin_array();
+    for (const auto& d : f.devices) w.value(sv(d));
+    w.end_array();
+  }
+  w.field("telemetry", f.telemetry);
+  w.end_object();
+}
+
+void normalize_devices(std::vector<std::string>& devices) {
+  std::sort(devices.begin(), devices.end());
+  devices.erase(std::unique(devices.begin(), devices.end()), devices.end());
+}
+
+std::shared_ptr<const std::string> error_frame(std::string_view message) {
+  std::string json;
+  JsonWriter(json).begin_object().field("type", "error").field("message", message).end_object();
+  return std::make_shared<const std::string>(std::move(json));
+}
+
 }  // namespace
+
+LiveFilterParse parse_live_filter(std::span<const std::pair<std::string, std::string>> query) {
+  LiveFilterParse out;
+  bool seen_site = false, seen_device = false, seen_devices = false, seen_telemetry = false;
+  const auto once = [&out](bool& seen, const std::string& key) {
+    if (seen) out.error = "parameter '" + key + "' given twice";
+    seen = true;
+    return out.error.empty();
+  };
+  for (const auto& [k, v] : query) {
+    if (k == "site") {
+      if (!once(seen_site, k)) break;
+      out.filter.site = v;
+    } else if (k == "device" || k == "devices") {
+      if (!once(k == "device" ? seen_device : seen_devices, k)) break;
+      // devices=a,b,c: a set; device=a: one device (ids never contain a comma in a URL list).
+      std::string_view rest = v;
+      while (!rest.empty()) {
+        const auto comma = k == "device" ? std::string_view::npos : rest.find(',');
+        const auto id = rest.substr(0, comma);
+        if (!id.empty()) out.filter.devices.emplace_back(id);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      }
+      if (out.filter.devices.empty()) {
+        out.error = "parameter '" + k + "' names no device";
+        break;
+      }
+    } else if (k == "telemetry") {
+      if (!once(seen_telemetry, k)) break;
+      if (v != "on" && v != "off") {
+        out.error = "parameter 'telemetry' must be on or off";
+        break;
+      }
+      out.filter.telemetry = v == "on";
+    } else {
+      out.error = "unknown parameter '" + k + "'";
+      break;
+    }
+  }
+  normalize_devices(out.filter.devices);
+  return out;
+}
 
 LiveHub::LiveHub(const config::Config& config, const stores::LiveStore& live,
                  common::Metrics& metrics, const common::Clock& clock, LiveHubLimits limits)
@@ -33,26 +101,43 @@ LiveHub::LiveHub(const config::Config& config, const stores::LiveStore& live,
       sessions_gauge_(metrics.gauge("fieldhub_live_sessions", "Open live feed sessions")),
       frames_sent_(
           metrics.counter("fieldhub_live_frames_sent_total", "Frames sent to live feed sessions")),
+      telemetry_frames_rendered_(
+          metrics.counter("fieldhub_live_telemetry_frames_rendered_total",
+                          "Telemetry frames rendered for live sessions (one is shared by every "
+                          "session with the same filter)")),
       readings_coalesced_(metrics.counter(
           "fieldhub_live_readings_coalesced_total",
-          "Readings replaced by a newer one of the same metric before a busy session sent them")),
+          "Readings replaced by a newer one of the same metric before a session sent them")),
       health_coalesced_(metrics.counter(
           "fieldhub_live_health_coalesced_total",
           "Device health changes replaced by a newer one before a busy session sent them")),
       closed_slow_(metrics.counter("fieldhub_live_sessions_closed_slow_total",
-                                   "Live sessions closed for falling too far behind")) {
-  for (const auto& d : config.devices) site_by_device_.emplace(d.id, d.site);
+                                   "Live sessions closed for falling too far behind")),
+      client_errors_(metrics.counter("fieldhub_live_client_errors_total",
+                                     "Live feed client messages refused (an error frame)")) {
+  for (const auto& d : config.devices) devices_[d.id].site = d.site;
 }
 
 std::string_view LiveHub::site_of(std::string_view device_id) const {
-  const auto it = site_by_device_.find(std::string(device_id));
-  return it == site_by_device_.end() ? std::string_view{} : std::string_view{it->second};
+  const auto it = devices_.find(device_id);
+  return it == devices_.end() ? std::string_view{} : std::string_view{it->second.site};
+}
+
+std::pair<const std::string, LiveHub::DeviceInfo>& LiveHub::device_entry(
+    std::string_view device_id) {
+  auto it = devices_.find(device_id);
+  // A device not in this instance's configuration (another instance's, through Redis).
+  if (it == devices_.end()) it = devices_.emplace(std::string(device_id), DeviceInfo{}).first;
+  return *it;
 }
 
 bool LiveHub::matches(const LiveFilter& f, std::string_view device_id,
                       std::string_view site) const {
-  if (!f.device.empty() && f.device != device_id) return false;
   if (!f.site.empty() && f.site != site) return false;
+  if (!f.devices.empty() &&
+      !std::binary_search(f.devices.begin(), f.devices.end(), device_id, std::less<>{})) {
+    return false;
+  }
   return true;
 }
 
@@ -85,27 +170,46 @@ LiveHub::SessionId LiveHub::attach(LiveSink& sink, LiveFilter filter) {
   const SessionId id = next_id_++;
   Session& s = sessions_[id];
   s.sink = &sink;
+  normalize_devices(filter.devices);
   s.filter = std::move(filter);
+  if (s.filter.telemetry) ++telemetry_sessions_;
 
   std::string hello;
   JsonWriter w(hello);
   w.begin_object().field("type", "hello").field("server", "fieldhub").field("session", id);
   w.field("ts", clock_.now());
   w.field("heartbeat_ms", static_cast<std::int64_t>(heartbeat_interval.count()));
-  w.key("filter").begin_object();
-  if (!s.filter.device.empty()) w.field("device", sv(s.filter.device));
-  if (!s.filter.site.empty()) w.field("site", sv(s.filter.site));
-  w.end_object().end_object();
+  write_filter(w, s.filter);
+  w.end_object();
   s.urgent.push_back(std::make_shared<const std::string>(std::move(hello)));
-  s.urgent.push_back(std::make_shared<const std::string>(render_snapshot(s.filter)));
+  if (s.filter.telemetry) {
+    s.urgent.push_back(std::make_shared<const std::string>(render_snapshot(s.filter)));
+  }
   if (attach_frame_) s.urgent.push_back(std::make_shared<const std::string>(attach_frame_()));
   sessions_gauge_.add(1);
   pump(s);
   return id;
 }
 
+void LiveHub::set_flush_scheduler(std::function<void(std::chrono::milliseconds)> schedule) {
+  schedule_flush_ = std::move(schedule);
+  flush_scheduled_ = false;
+  if (!batch_.empty()) {
+    if (schedule_flush_) {
+      flush_scheduled_ = true;
+      schedule_flush_(limits_.telemetry_tick);
+    } else {
+      flush_telemetry();
+    }
+  }
+}
+
 void LiveHub::detach(SessionId id) {
-  if (sessions_.erase(id) > 0) sessions_gauge_.add(-1);
+  const auto it = sessions_.find(id);
+  if (it == sessions_.end()) return;
+  if (it->second.filter.telemetry && !it->second.closed) --telemetry_sessions_;
+  sessions_.erase(it);
+  sessions_gauge_.add(-1);
 }
 
 void LiveHub::on_sent(SessionId id) {
@@ -115,55 +219,190 @@ void LiveHub::on_sent(SessionId id) {
   pump(it->second);
 }
 
-void LiveHub::publish_readings(std::span<const model::Reading> readings) {
-  if (sessions_.empty() || readings.empty()) return;
-  // Render each item once; sessions share it.
-  struct Item {
-    const model::Reading* reading;
-    std::string_view site;
-    std::string key;
-    std::shared_ptr<const std::string> json;
+void LiveHub::set_filter(Session& s, LiveFilter filter) {
+  normalize_devices(filter.devices);
+  if (s.filter.telemetry) --telemetry_sessions_;
+  if (filter.telemetry) ++telemetry_sessions_;
+  s.filter = std::move(filter);
+  // The snapshot that follows supersedes whatever telemetry waited under the old filter.
+  s.telemetry.clear();
+  s.readings.clear();
+  s.reading_order.clear();
+}
+
+void LiveHub::on_message(SessionId id, std::string_view text) {
+  const auto it = sessions_.find(id);
+  if (it == sessions_.end() || it->second.closed) return;
+  Session& s = it->second;
+  const auto refuse = [&](std::string_view message) {
+    client_errors_.inc();
+    queue_urgent(s, error_frame(message));
   };
-  std::vector<Item> items;
-  items.reserve(readings.size());
+  simdjson::dom::parser parser;
+  simdjson::dom::object msg;
+  if (parser.parse(text.data(), text.size()).get(msg) != simdjson::SUCCESS) {
+    return refuse("message is not a JSON object");
+  }
+  std::string_view type;
+  if (msg["type"].get(type) != simdjson::SUCCESS) return refuse("message has no string 'type'");
+  if (type != "subscribe") return refuse("unknown message type");
+  LiveFilter filter;
+  for (const auto field : msg) {
+    if (field.key == "type") continue;
+    if (field.key == "site") {
+      std::string_view site;
+      if (field.value.get(site) != simdjson::SUCCESS) return refuse("'site' must be a string");
+      filter.site = site;
+    } else if (field.key == "devices") {
+      simdjson::dom::array devices;
+      if (field.value.get(devices) != simdjson::SUCCESS) {
+        return refuse("'devices' must be an array of strings");
+      }
+      for (const auto d : devices) {
+        std::string_view device;
+        if (d.get(device) != simdjson::SUCCESS) {
+          return refuse("'devices' must be an array of strings");
+        }
+        filter.devices.emplace_back(device);
+      }
+    } else if (field.key == "telemetry") {
+      if (field.value.get(filter.telemetry) != simdjson::SUCCESS) {
+        return refuse("'telemetry' must be true or false");
+      }
+    } else {
+      return refuse(std::string("unknown member '").append(field.key).append("'"));
+    }
+  }
+  set_filter(s, std::move(filter));
+  std::string answer;
+  JsonWriter w(answer);
+  w.begin_object().field("type", "subscribed").field("ts", clock_.now());
+  write_filter(w, s.filter);
+  w.end_object();
+  queue_urgent(s, std::make_shared<const std::string>(std::move(answer)));
+  if (s.filter.telemetry && !s.closed) {
+    queue_urgent(s, std::make_shared<const std::string>(render_snapshot(s.filter)));
+  }
+}
+
+void LiveHub::publish_readings(std::span<const model::Reading> readings) {
+  if (telemetry_sessions_ == 0 || readings.empty()) return;
   for (const auto& r : readings) {
-    const auto site = site_of(r.device_id);
+    auto& [device, info] = device_entry(r.device_id);
+    auto key_it = info.keys.find(r.metric);
+    if (key_it == info.keys.end()) {
+      if (next_key_ >= limits_.max_keys) {
+        // Only reachable with far more distinct metrics than configured devices could have.
+        readings_coalesced_.inc();
+        continue;
+      }
+      key_it = info.keys.emplace(r.metric, next_key_++).first;
+      batch_slot_.push_back(0);
+    }
+    const Key key = key_it->second;
+    const auto ts = r.ts();
+    std::uint32_t& slot = batch_slot_[key];
+    if (slot != 0 && batch_[slot - 1].ts > ts) {
+      // Never let an older value (out-of-order arrival) replace a newer unsent one.
+      readings_coalesced_.inc();
+      continue;
+    }
     std::string json;
     JsonWriter w(json);
     w.begin_object()
         .field("device", sv(r.device_id))
-        .field("site", site)
+        .field("site", sv(info.site))
         .field("metric", sv(r.metric));
-    w.field("value", r.value).field("unit", sv(r.unit)).field("ts", r.ts());
+    w.field("value", r.value).field("unit", sv(r.unit)).field("ts", ts);
     w.field("received_ts", r.received_ts).field("quality", model::to_string(r.quality));
     if (!r.quality_reason.empty()) w.field("quality_reason", sv(r.quality_reason));
     w.end_object();
-    items.push_back({&r, site, r.device_id + '\x1f' + r.metric,
-                     std::make_shared<const std::string>(std::move(json))});
-  }
-  for (auto& [id, s] : sessions_) {
-    if (s.closed) continue;
-    bool any = false;
-    for (const auto& item : items) {
-      if (!matches(s.filter, item.reading->device_id, item.site)) continue;
-      const auto ts = item.reading->ts();
-      const auto it = s.readings.find(item.key);
-      if (it != s.readings.end()) {
-        // Never let an older value (out-of-order arrival) replace a newer unsent one.
-        if (ts >= it->second.ts) it->second = {item.json, ts};
-        readings_coalesced_.inc();
-      } else if (s.readings.size() < limits_.max_pending_readings) {
-        s.readings.emplace(item.key, PendingReading{item.json, ts});
-        s.reading_order.push_back(item.key);
-      } else {
-        // Only reachable with more distinct metrics than configured devices could have.
-        readings_coalesced_.inc();
-        continue;
-      }
-      any = true;
+    auto rendered = std::make_shared<const std::string>(std::move(json));
+    if (slot != 0) {
+      // Within one tick only the newest value per metric goes out, in the first one's turn.
+      batch_[slot - 1].ts = ts;
+      batch_[slot - 1].json = std::move(rendered);
+      readings_coalesced_.inc();
+      continue;
     }
-    if (any) pump(s);
+    batch_.push_back({key, device, &info, ts, std::move(rendered)});
+    slot = static_cast<std::uint32_t>(batch_.size());
   }
+  if (batch_.empty() || flush_scheduled_) return;
+  if (schedule_flush_) {
+    flush_scheduled_ = true;
+    schedule_flush_(limits_.telemetry_tick);
+  } else {
+    flush_telemetry();
+  }
+}
+
+std::vector<std::shared_ptr<const std::string>> LiveHub::render_batch(
+    const LiveFilter& filter) const {
+  std::vector<std::shared_ptr<const std::string>> frames;
+  std::string json;
+  std::size_t n = 0;
+  const auto finish = [&] {
+    json += "]}";
+    frames.push_back(std::make_shared<const std::string>(std::move(json)));
+    json.clear();
+    n = 0;
+  };
+  for (const auto& item : batch_) {
+    if (!matches(filter, item.device, item.info->site)) continue;
+    if (n == 0) {
+      json.reserve(64 + std::min(batch_.size(), limits_.max_items_per_frame) * item.json->size());
+      json = R"({"type":"readings","items":[)";
+    } else {
+      json += ',';
+    }
+    json += *item.json;
+    if (++n == limits_.max_items_per_frame) finish();
+  }
+  if (n > 0) finish();
+  return frames;
+}
+
+void LiveHub::merge_batch(Session& s) {
+  for (const auto& item : batch_) {
+    if (!matches(s.filter, item.device, item.info->site)) continue;
+    const auto it = s.readings.find(item.key);
+    if (it != s.readings.end()) {
+      if (item.ts >= it->second.ts) it->second = {item.json, item.ts};
+      readings_coalesced_.inc();
+    } else if (s.readings.size() < limits_.max_pending_readings) {
+      s.readings.emplace(item.key, PendingReading{item.json, item.ts});
+      s.reading_order.push_back(item.key);
+    } else {
+      readings_coalesced_.inc();
+    }
+  }
+}
+
+void LiveHub::flush_telemetry() {
+  flush_scheduled_ = false;
+  if (batch_.empty()) return;
+  // Frames rendered once per distinct filter in this flush (most consoles share one).
+  std::vector<std::pair<const LiveFilter*, std::vector<std::shared_ptr<const std::string>>>>
+      rendered;
+  for (auto& [id, s] : sessions_) {
+    if (s.closed || !s.filter.telemetry) continue;
+    if (!s.telemetry.empty() || !s.readings.empty()) {
+      merge_batch(s);  // still behind: coalesce
+    } else {
+      auto it = std::find_if(rendered.begin(), rendered.end(),
+                             [&s](const auto& r) { return *r.first == s.filter; });
+      if (it == rendered.end()) {
+        rendered.emplace_back(&s.filter, render_batch(s.filter));
+        telemetry_frames_rendered_.inc(rendered.back().second.size());
+        it = std::prev(rendered.end());
+      }
+      s.telemetry.insert(s.telemetry.end(), it->second.begin(), it->second.end());
+    }
+    pump(s);
+  }
+  for (const auto& item : batch_) batch_slot_[item.key] = 0;
+  batch_.clear();
 }
 
 void LiveHub::publish_event(const model::Event& e) {
@@ -229,8 +468,10 @@ void LiveHub::queue_urgent(Session& s, std::shared_ptr<const std::string> frame)
 }
 
 void LiveHub::close_slow(Session& s) {
+  if (s.filter.telemetry) --telemetry_sessions_;
   s.closed = true;
   s.urgent.clear();
+  s.telemetry.clear();
   s.readings.clear();
   s.reading_order.clear();
   s.heartbeat_pending = false;
@@ -258,6 +499,9 @@ void LiveHub::pump(Session& s) {
     frame = std::move(it->second);
     s.health.erase(it);
     s.health_order.pop_front();
+  } else if (!s.telemetry.empty()) {
+    frame = std::move(s.telemetry.front());
+    s.telemetry.pop_front();
   } else if (!s.readings.empty()) {
     std::string json = R"({"type":"readings","items":[)";
     std::size_t n = 0;

@@ -22,16 +22,26 @@ class FakeSink final : public LiveSink {
     EXPECT_FALSE(in_flight) << "the hub sent a frame while one was outstanding";
     in_flight = true;
     frames.push_back(*frame);
+    sent.push_back(std::move(frame));
   }
   void close_slow() override { ++closed; }
 
   std::vector<std::string> frames;
+  std::vector<std::shared_ptr<const std::string>> sent;  // to see which frames are shared
   bool in_flight = false;
   int closed = 0;
 };
 
 class LiveHubTest : public ::testing::Test {
  protected:
+  LiveHubTest() {
+    hub_.set_flush_scheduler([this](std::chrono::milliseconds delay) {
+      EXPECT_EQ(delay, 10ms);
+      ++flushes_requested_;
+    });
+  }
+  // The server's telemetry timer firing.
+  void tick() { hub_.flush_telemetry(); }
   LiveHub::SessionId attach(FakeSink& sink, LiveFilter filter = {}) {
     const auto id = hub_.attach(sink, std::move(filter));
     return id;
@@ -53,6 +63,7 @@ class LiveHubTest : public ::testing::Test {
   common::Metrics metrics_;
   common::FakeClock clock_{t0};
   LiveHub hub_{config_, live_, metrics_, clock_, LiveHubLimits{.max_event_backlog = 5}};
+  int flushes_requested_ = 0;
   simdjson::dom::parser parser_;
 };
 
@@ -137,6 +148,7 @@ TEST_F(LiveHubTest, IdleSessionGetsAPublishedBatchAsOneFrameWithSite) {
   bad.quality_reason = "timeout";
   const std::vector<model::Reading> batch = {make_reading("meter-1", "energy", 1.5, t0), bad};
   hub_.publish_readings(batch);
+  tick();
   ASSERT_EQ(sink.frames.size(), 3u);
   auto frame = parse(sink.frames[2]);
   EXPECT_EQ(std::string_view(frame["type"]), "readings");
@@ -155,59 +167,137 @@ TEST_F(LiveHubTest, IdleSessionGetsAPublishedBatchAsOneFrameWithSite) {
   EXPECT_EQ(std::string_view(items.at(1)["quality_reason"]), "timeout");
 }
 
+// The cost of a dashboard: telemetry waits for the tick, is rendered once per filter and the
+// same bytes go to every session with that filter.
+TEST_F(LiveHubTest, TelemetryWaitsForTheTickAndGoesOutAsOneFrameSharedBySessions) {
+  FakeSink a, b, north;
+  const auto ia = attach(a);
+  const auto ib = attach(b);
+  const auto in = attach(north, {.site = "north"});
+  drain(a, ia);
+  drain(b, ib);
+  drain(north, in);
+  for (int i = 0; i < 3; ++i) {
+    hub_.publish_readings(std::vector{make_reading("meter-1", "energy", i, t0 + i * 1s),
+                                      make_reading("meter-2", "energy", i, t0 + i * 1s)});
+  }
+  EXPECT_EQ(a.frames.size(), 2u) << "nothing goes out before the tick";
+  EXPECT_EQ(flushes_requested_, 1) << "one flush asked for per tick, not per publish";
+  tick();
+  ASSERT_EQ(a.frames.size(), 3u);
+  ASSERT_EQ(b.frames.size(), 3u);
+  ASSERT_EQ(north.frames.size(), 3u);
+  EXPECT_EQ(a.sent[2], b.sent[2]) << "the same rendered frame, not a copy per session";
+  auto items = parse(a.frames[2])["items"].get_array();
+  ASSERT_EQ(items.size(), 2u);  // the newest value per metric within the tick
+  EXPECT_DOUBLE_EQ(double(items.at(0)["value"]), 2.0);
+  EXPECT_DOUBLE_EQ(double(items.at(1)["value"]), 2.0);
+  items = parse(north.frames[2])["items"].get_array();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(std::string_view(items.at(0)["device"]), "meter-1");
+  EXPECT_EQ(metrics_.counter_value("fieldhub_live_telemetry_frames_rendered_total"), 2u);
+  EXPECT_EQ(metrics_.counter_value("fieldhub_live_readings_coalesced_total"), 4u);
+  // The next publish asks for the next tick.
+  hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 9, t0 + 9s)});
+  EXPECT_EQ(flushes_requested_, 2);
+}
+
+TEST_F(LiveHubTest, WithinATickAnOlderValueNeverReplacesANewerOne) {
+  FakeSink sink;
+  const auto id = attach(sink);
+  drain(sink, id);
+  hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 5, t0 + 5s)});
+  hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 4, t0 + 4s)});
+  tick();
+  ASSERT_EQ(sink.frames.size(), 3u);
+  auto items = parse(sink.frames[2])["items"].get_array();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_DOUBLE_EQ(double(items.at(0)["value"]), 5.0);
+}
+
+TEST_F(LiveHubTest, WithoutASchedulerEveryPublishIsFlushedAtOnce) {
+  LiveHub hub(config_, live_, metrics_, clock_);
+  FakeSink sink;
+  const auto id = hub.attach(sink, {});
+  while (sink.in_flight) {
+    sink.in_flight = false;
+    hub.on_sent(id);
+  }
+  hub.publish_readings(std::vector{make_reading("meter-1", "energy", 1.0, t0)});
+  ASSERT_EQ(sink.frames.size(), 3u);
+  EXPECT_EQ(type_of(sink.frames[2]), "readings");
+}
+
 TEST_F(LiveHubTest, SlowSessionGetsOnlyTheNewestValuePerMetric) {
   FakeSink sink;
   const auto id = attach(sink);
   drain(sink, id);
   hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 1.0, t0)});
+  tick();
   ASSERT_TRUE(sink.in_flight);  // the client has not finished reading this one
   for (int i = 2; i <= 100; ++i) {
     hub_.publish_readings(std::vector{make_reading("meter-1", "energy", i, t0 + i * 1s),
                                       make_reading("meter-1", "power", i * 10, t0 + i * 1s, "W")});
+    tick();
   }
   // A late, older value must not replace the newest unsent one.
   hub_.publish_readings(std::vector{make_reading("meter-1", "energy", -1, t0 + 50s)});
-  EXPECT_EQ(sink.frames.size(), 3u) << "nothing is queued per publish while busy";
+  tick();
+  EXPECT_EQ(sink.frames.size(), 3u) << "nothing is sent per tick while busy";
   drain(sink, id);
-  ASSERT_EQ(sink.frames.size(), 4u);
+  // The next tick's shared frame was already queued; everything later is coalesced.
+  ASSERT_EQ(sink.frames.size(), 5u);
   auto items = parse(sink.frames[3])["items"].get_array();
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_DOUBLE_EQ(double(items.at(0)["value"]), 2.0);
+  items = parse(sink.frames[4])["items"].get_array();
   ASSERT_EQ(items.size(), 2u);
   EXPECT_EQ(std::string_view(items.at(0)["metric"]), "energy");
   EXPECT_DOUBLE_EQ(double(items.at(0)["value"]), 100.0);
   EXPECT_EQ(std::string_view(items.at(1)["metric"]), "power");
   EXPECT_DOUBLE_EQ(double(items.at(1)["value"]), 1000.0);
-  // 99 energy + 99 power values were published while busy; 2 were sent, 1 late one ignored.
-  EXPECT_EQ(metrics_.counter_value("fieldhub_live_readings_coalesced_total"), 98u + 98u + 1u);
+  // Ticks 3..100 merged into the session's queue: 97 replacements per metric, 1 late one ignored.
+  EXPECT_EQ(metrics_.counter_value("fieldhub_live_readings_coalesced_total"), 97u + 97u + 1u);
 }
 
 // Under sustained load frames hold fewer items than are waiting; the oldest-waiting go first and
 // a newer value keeps its predecessor's turn, so no device starves behind others.
 TEST_F(LiveHubTest, BusySessionSendsOldestWaitingFirstSoNoDeviceStarves) {
   LiveHub hub(config_, live_, metrics_, clock_, LiveHubLimits{.max_items_per_frame = 2});
+  hub.set_flush_scheduler([](std::chrono::milliseconds) {});
   FakeSink sink;
   const auto id = hub.attach(sink, {});
   auto drain_one = [&] {
     sink.in_flight = false;
     hub.on_sent(id);
   };
+  const auto publish = [&](const model::Reading& r) {
+    hub.publish_readings({&r, 1});
+    hub.flush_telemetry();
+  };
   while (sink.in_flight) drain_one();
-  hub.publish_readings(std::vector{make_reading("meter-9", "energy", 1.0, t0)});
+  publish(make_reading("meter-9", "energy", 1.0, t0));
   ASSERT_TRUE(sink.in_flight);
-  hub.publish_readings(std::vector{make_reading("meter-9", "power", 1.0, t0, "W")});
-  hub.publish_readings(std::vector{make_reading("meter-2", "energy", 1.0, t0)});
-  hub.publish_readings(std::vector{make_reading("meter-1", "energy", 1.0, t0)});
-  hub.publish_readings(std::vector{make_reading("meter-9", "power", 2.0, t0 + 1s, "W")});
+  publish(make_reading("meter-2", "power", 1.0, t0, "W"));  // queued as the next shared frame
+  publish(make_reading("meter-9", "power", 1.0, t0, "W"));  // from here on: coalesced
+  publish(make_reading("meter-2", "energy", 1.0, t0));
+  publish(make_reading("meter-1", "energy", 1.0, t0));
+  publish(make_reading("meter-9", "power", 2.0, t0 + 1s, "W"));
   const std::size_t before = sink.frames.size();
   drain_one();
   drain_one();
-  ASSERT_EQ(sink.frames.size(), before + 2);
-  auto first = parse(sink.frames[before])["items"].get_array();
+  drain_one();
+  ASSERT_EQ(sink.frames.size(), before + 3);
+  auto shared = parse(sink.frames[before])["items"].get_array();
+  ASSERT_EQ(shared.size(), 1u);
+  EXPECT_EQ(std::string_view(shared.at(0)["device"]), "meter-2");
+  auto first = parse(sink.frames[before + 1])["items"].get_array();
   ASSERT_EQ(first.size(), 2u);
   EXPECT_EQ(std::string_view(first.at(0)["device"]), "meter-9");
   EXPECT_EQ(std::string_view(first.at(0)["metric"]), "power");
   EXPECT_DOUBLE_EQ(double(first.at(0)["value"]), 2.0);  // newest value, original turn
   EXPECT_EQ(std::string_view(first.at(1)["device"]), "meter-2");
-  auto second = parse(sink.frames[before + 1])["items"].get_array();
+  auto second = parse(sink.frames[before + 2])["items"].get_array();
   ASSERT_EQ(second.size(), 1u);
   EXPECT_EQ(std::string_view(second.at(0)["device"]), "meter-1");
 }
@@ -217,14 +307,17 @@ TEST_F(LiveHubTest, EventsAreNeverCoalescedAndGoAheadOfTelemetry) {
   const auto id = attach(sink);
   drain(sink, id);
   hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 1.0, t0)});
+  tick();
   ASSERT_TRUE(sink.in_flight);
   hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 2.0, t0 + 1s)});
+  tick();
   hub_.publish_event(make_event("call-7", "call", model::Priority::medium, t0 + 2s));
   hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 3.0, t0 + 3s)});
+  tick();
   hub_.publish_event(make_event("call-7", "call", model::Priority::medium, t0 + 4s));
   hub_.publish_event(make_event("call-7", "cancel", model::Priority::none, t0 + 5s));
   drain(sink, id);
-  ASSERT_EQ(sink.frames.size(), 7u);
+  ASSERT_EQ(sink.frames.size(), 8u);
   auto e1 = parse(sink.frames[3]);
   EXPECT_EQ(std::string_view(e1["type"]), "event");
   EXPECT_EQ(std::string_view(e1["device"]), "call-7");
@@ -237,29 +330,216 @@ TEST_F(LiveHubTest, EventsAreNeverCoalescedAndGoAheadOfTelemetry) {
   EXPECT_EQ(std::string_view(parse(sink.frames[5])["event_type"]), "cancel");
   auto items = parse(sink.frames[6])["items"].get_array();
   ASSERT_EQ(items.size(), 1u);
+  EXPECT_DOUBLE_EQ(double(items.at(0)["value"]), 2.0);
+  items = parse(sink.frames[7])["items"].get_array();
+  ASSERT_EQ(items.size(), 1u);
   EXPECT_DOUBLE_EQ(double(items.at(0)["value"]), 3.0);
 }
 
+// An event leaves at once: it never waits for the telemetry tick, nor behind telemetry queued
+// before it, for a session that keeps up and for one that is behind.
+TEST_F(LiveHubTest, AnEventIsNeverBehindTelemetryQueuedBeforeIt) {
+  FakeSink idle, behind;
+  const auto ii = attach(idle);
+  const auto ib = attach(behind);
+  drain(idle, ii);
+  drain(behind, ib);
+  hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 1.0, t0)});
+  tick();
+  drain(idle, ii);  // behind keeps its frame in flight
+  for (int i = 2; i < 5; ++i) {
+    hub_.publish_readings(std::vector{make_reading("meter-1", "energy", i, t0 + i * 1s)});
+    tick();
+    drain(idle, ii);
+  }
+  hub_.publish_readings(std::vector{make_reading("meter-2", "energy", 7.0, t0 + 7s)});
+  // Telemetry waits for the tick in the hub (both) and in behind's own queue; the call does not.
+  hub_.publish_event(make_event("call-7", "call", model::Priority::high, t0 + 8s));
+  ASSERT_EQ(type_of(idle.frames.back()), "event") << "sent at once, before the tick";
+  const std::size_t behind_before = behind.frames.size();
+  behind.in_flight = false;
+  hub_.on_sent(ib);
+  ASSERT_EQ(behind.frames.size(), behind_before + 1);
+  EXPECT_EQ(type_of(behind.frames.back()), "event") << "ahead of the telemetry it queued first";
+  tick();
+  drain(idle, ii);
+  drain(behind, ib);
+  EXPECT_EQ(type_of(idle.frames.back()), "readings");
+  EXPECT_EQ(type_of(behind.frames.back()), "readings");
+}
+
+// A slow console under a telemetry flood: every event arrives, in order, none merged; only
+// telemetry is coalesced.
+TEST_F(LiveHubTest, CoalescingNeverDropsEvents) {
+  LiveHub hub(config_, live_, metrics_, clock_, LiveHubLimits{.max_event_backlog = 1000});
+  hub.set_flush_scheduler([](std::chrono::milliseconds) {});
+  FakeSink sink;
+  const auto id = hub.attach(sink, {});
+  int completed = 0;
+  for (int i = 0; i < 500; ++i) {
+    hub.publish_readings(std::vector{make_reading("meter-1", "energy", i, t0 + i * 1ms),
+                                     make_reading("meter-2", "power", i, t0 + i * 1ms, "W")});
+    if (i % 3 == 0) {
+      model::Event e = make_event("call-7", "call", model::Priority::high, t0 + i * 1ms);
+      e.attributes_json = R"({"n":)" + std::to_string(i) + "}";
+      hub.publish_event(e);
+    }
+    hub.flush_telemetry();
+    // The client completes one write in seven ticks: far behind the feed.
+    if (i % 7 == 0 && sink.in_flight) {
+      sink.in_flight = false;
+      hub.on_sent(id);
+      ++completed;
+    }
+  }
+  while (sink.in_flight) {
+    sink.in_flight = false;
+    hub.on_sent(id);
+  }
+  std::vector<int> events;
+  double last_energy = -1;
+  for (const auto& frame : sink.frames) {
+    auto f = parse(frame);
+    if (type_of(frame) == "event") events.push_back(int(int64_t(f["attributes"]["n"])));
+    if (type_of(frame) != "readings") continue;
+    for (auto item : f["items"].get_array()) {
+      if (std::string_view(item["metric"]) == "energy") last_energy = double(item["value"]);
+    }
+  }
+  std::vector<int> expected;
+  for (int i = 0; i < 500; i += 3) expected.push_back(i);
+  EXPECT_EQ(events, expected);
+  EXPECT_DOUBLE_EQ(last_energy, 499.0) << "the newest telemetry arrives in the end";
+  EXPECT_GT(metrics_.counter_value("fieldhub_live_readings_coalesced_total"), 500u);
+  EXPECT_EQ(sink.closed, 0);
+}
+
 TEST_F(LiveHubTest, FiltersByDeviceAndSite) {
-  FakeSink by_device, by_site;
-  const auto d = attach(by_device, {.device = "meter-2"});
+  FakeSink by_device, by_site, by_set;
+  const auto d = attach(by_device, {.devices = {"meter-2"}});
   const auto s = attach(by_site, {.site = "north"});
+  const auto set = attach(by_set, {.devices = {"meter-2", "call-7"}});
   drain(by_device, d);
   drain(by_site, s);
+  drain(by_set, set);
   hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 1.0, t0),
                                     make_reading("meter-2", "energy", 2.0, t0)});
   hub_.publish_event(make_event("call-7", "call", model::Priority::medium, t0));
+  tick();
   drain(by_device, d);
   drain(by_site, s);
+  drain(by_set, set);
   ASSERT_EQ(by_device.frames.size(), 3u);
   auto items = parse(by_device.frames[2])["items"].get_array();
   ASSERT_EQ(items.size(), 1u);
   EXPECT_EQ(std::string_view(items.at(0)["device"]), "meter-2");
   ASSERT_EQ(by_site.frames.size(), 4u);
-  items = parse(by_site.frames[2])["items"].get_array();
+  EXPECT_EQ(type_of(by_site.frames[2]), "event");
+  items = parse(by_site.frames[3])["items"].get_array();
   ASSERT_EQ(items.size(), 1u);
   EXPECT_EQ(std::string_view(items.at(0)["device"]), "meter-1");
-  EXPECT_EQ(type_of(by_site.frames[3]), "event");
+  ASSERT_EQ(by_set.frames.size(), 4u);
+  EXPECT_EQ(type_of(by_set.frames[2]), "event");
+  EXPECT_EQ(by_set.frames[3], by_device.frames[2]);
+  // The hello says what the session gets.
+  auto filter = parse(by_set.frames[0])["filter"];
+  EXPECT_EQ(filter["devices"].get_array().size(), 2u);
+  EXPECT_TRUE(bool(filter["telemetry"]));
+}
+
+// What the alarm console asks for: events, health and alarms, no telemetry (no snapshot).
+TEST_F(LiveHubTest, ASessionWithoutTelemetryGetsEventsAndAlarmsOnly) {
+  const model::Reading r = make_reading("meter-1", "energy", 42.0, t0 - 1s);
+  live_.apply({&r, 1});
+  hub_.set_attach_frame([] { return std::string(R"({"type":"alarms","alarms":[]})"); });
+  FakeSink console;
+  const auto id = attach(console, {.telemetry = false});
+  drain(console, id);
+  ASSERT_EQ(console.frames.size(), 2u);
+  EXPECT_EQ(type_of(console.frames[0]), "hello");
+  EXPECT_FALSE(bool(parse(console.frames[0])["filter"]["telemetry"]));
+  EXPECT_EQ(type_of(console.frames[1]), "alarms");
+  hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 1.0, t0)});
+  EXPECT_EQ(flushes_requested_, 0) << "no session wants telemetry: nothing is even rendered";
+  hub_.publish_event(make_event("call-7", "call", model::Priority::medium, t0));
+  hub_.publish_status(R"({"type":"alarm","change":"raised","alarm":{}})");
+  tick();
+  drain(console, id);
+  ASSERT_EQ(console.frames.size(), 4u);
+  EXPECT_EQ(type_of(console.frames[2]), "event");
+  EXPECT_EQ(type_of(console.frames[3]), "alarm");
+}
+
+TEST_F(LiveHubTest, SubscribeMessageChangesTheFilterAndResyncs) {
+  const model::Reading r = make_reading("meter-2", "energy", 42.0, t0 - 1s);
+  live_.apply({&r, 1});
+  FakeSink sink;
+  const auto id = attach(sink, {.telemetry = false});
+  drain(sink, id);
+  hub_.on_message(id, R"({"type":"subscribe","devices":["meter-2"]})");
+  drain(sink, id);
+  ASSERT_EQ(sink.frames.size(), 3u);
+  auto subscribed = parse(sink.frames[1]);
+  EXPECT_EQ(std::string_view(subscribed["type"]), "subscribed");
+  EXPECT_TRUE(bool(subscribed["filter"]["telemetry"]));
+  EXPECT_EQ(std::string_view(subscribed["filter"]["devices"].get_array().at(0)), "meter-2");
+  auto snap = parse(sink.frames[2]);
+  EXPECT_EQ(std::string_view(snap["type"]), "snapshot");
+  ASSERT_EQ(snap["devices"].get_array().size(), 1u);
+  hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 1.0, t0),
+                                    make_reading("meter-2", "energy", 2.0, t0)});
+  tick();
+  drain(sink, id);
+  ASSERT_EQ(sink.frames.size(), 4u);
+  auto items = parse(sink.frames[3])["items"].get_array();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(std::string_view(items.at(0)["device"]), "meter-2");
+  // Back to alarms only: telemetry waiting under the old filter is dropped with it.
+  hub_.publish_readings(std::vector{make_reading("meter-2", "energy", 3.0, t0 + 1s)});
+  hub_.on_message(id, R"({"type":"subscribe","telemetry":false})");
+  tick();
+  drain(sink, id);
+  ASSERT_EQ(sink.frames.size(), 5u);
+  EXPECT_EQ(type_of(sink.frames[4]), "subscribed");
+}
+
+TEST_F(LiveHubTest, BadClientMessagesGetAnErrorFrameAndAreCounted) {
+  FakeSink sink;
+  const auto id = attach(sink);
+  drain(sink, id);
+  for (const char* bad :
+       {"not json", "[]", R"({"type":"dance"})", R"({"kind":"subscribe"})",
+        R"({"type":"subscribe","devices":"meter-1"})", R"({"type":"subscribe","devices":[1]})",
+        R"({"type":"subscribe","telemetry":"no"})", R"({"type":"subscribe","colour":"red"})"}) {
+    hub_.on_message(id, bad);
+    drain(sink, id);
+    ASSERT_EQ(type_of(sink.frames.back()), "error") << bad;
+    EXPECT_FALSE(std::string_view(parse(sink.frames.back())["message"]).empty());
+  }
+  EXPECT_EQ(metrics_.counter_value("fieldhub_live_client_errors_total"), 8u);
+  // The session is unchanged: still the whole site's telemetry.
+  hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 1.0, t0)});
+  tick();
+  EXPECT_EQ(type_of(sink.frames.back()), "readings");
+}
+
+TEST(LiveFilterParse, ReadsTheFeedQuery) {
+  using Query = std::vector<std::pair<std::string, std::string>>;
+  auto p = parse_live_filter(Query{{"site", "north"}, {"telemetry", "off"}});
+  EXPECT_EQ(p.error, "");
+  EXPECT_EQ(p.filter.site, "north");
+  EXPECT_FALSE(p.filter.telemetry);
+  p = parse_live_filter(Query{{"devices", "b,a,,b"}, {"device", "c"}});
+  EXPECT_EQ(p.error, "");
+  EXPECT_EQ(p.filter.devices, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_TRUE(p.filter.telemetry);
+  EXPECT_EQ(parse_live_filter(Query{{"telemetry", "maybe"}}).error,
+            "parameter 'telemetry' must be on or off");
+  EXPECT_EQ(parse_live_filter(Query{{"site", "a"}, {"site", "b"}}).error,
+            "parameter 'site' given twice");
+  EXPECT_EQ(parse_live_filter(Query{{"devices", ","}}).error,
+            "parameter 'devices' names no device");
+  EXPECT_EQ(parse_live_filter(Query{{"colour", "red"}}).error, "unknown parameter 'colour'");
 }
 
 TEST_F(LiveHubTest, SlowSessionIsClosedPastTheEventCapWithoutAffectingAnother) {
@@ -320,7 +600,7 @@ TEST_F(LiveHubTest, HeartbeatQueuesAtMostOneAndClosesStalledWrites) {
 
 TEST_F(LiveHubTest, StatusGoesToEverySessionAsIs) {
   FakeSink a, b;
-  const auto ia = attach(a, {.device = "meter-1"});
+  const auto ia = attach(a, {.devices = {"meter-1"}});
   const auto ib = attach(b);
   drain(a, ia);
   drain(b, ib);

@@ -75,7 +75,11 @@ class LiveSession final : public Connection,
       beast::get_lowest_layer(ws_).close();
       return;
     }
-    // Clients have nothing to say yet (the filter is in the URL); their messages are ignored.
+    // A client changes its subscription with a text message (web/README.md).
+    if (attached_ && ws_.got_text()) {
+      const auto data = buffer_.cdata();
+      hub_.on_message(id_, {static_cast<const char*>(data.data()), data.size()});
+    }
     buffer_.consume(buffer_.size());
     do_read();
   }
