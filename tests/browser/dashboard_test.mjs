@@ -287,6 +287,36 @@ test('a flood keeps the high alarms on top with a count; medium ones wait in the
   await page.close();
 });
 
+test('the alarm console takes no telemetry from the feed; the board subscribes to it when shown', async () => {
+  const page = await browser.context.newPage();
+  const frames = []; // the type of every frame the page's live feed received, in order
+  page.on('websocket', (ws) => ws.on('framereceived', (f) => {
+    try {
+      frames.push(JSON.parse(f.payload).type);
+    } catch {
+      frames.push('unparsable');
+    }
+  }));
+  await page.goto(`${hub.base}/#alarms`);
+  await page.locator('#feed-state[data-state="live"]').waitFor({ timeout: 5000 });
+  // The meters publish every 500 ms; over two heartbeats the console gets none of it.
+  await h.waitUntil(() => frames.filter((t) => t === 'heartbeat').length >= 2, 5000, 'two heartbeats');
+  assert.deepEqual(frames.filter((t) => t === 'readings' || t === 'snapshot'), []);
+  assert.ok(frames.includes('alarms'), 'the open alarms still arrive');
+  await page.evaluate(() => { location.hash = '#board'; });
+  await page.locator('.tile[data-device="meter-main"] .value').first().waitFor({ timeout: 5000 });
+  await h.waitUntil(() => frames.includes('readings'), 5000, 'readings once the board is shown');
+  const subscribed = frames.indexOf('subscribed');
+  assert.ok(subscribed >= 0 && frames.indexOf('snapshot') > subscribed, 'subscribed, then a fresh snapshot');
+  // Back to the console: the feed stops carrying telemetry again.
+  await page.evaluate(() => { location.hash = '#alarms'; });
+  await h.waitUntil(() => frames.filter((t) => t === 'subscribed').length === 2, 5000, 'the second subscription');
+  const off = frames.length;
+  await h.waitUntil(() => frames.slice(off).filter((t) => t === 'heartbeat').length >= 2, 5000, 'two more heartbeats');
+  assert.deepEqual(frames.slice(off).filter((t) => t === 'readings'), []);
+  await page.close();
+});
+
 test('the trend view draws a meter: consumption per reading for a counter, values, and 1-minute rollups for 7 days', async () => {
   // Enough readings in history for a few consumption steps.
   const answer = await h.waitUntil(async () => {

@@ -93,10 +93,10 @@ function onFrame(msg) {
       alarms.onHello();
       // Health changes missed while away: the list is authoritative, then frames keep it fresh.
       board.load();
+      loadEvents();
       break;
     case 'snapshot':
       board.onSnapshot(msg.devices);
-      loadEvents();
       break;
     case 'readings':
       board.onReadings(msg.items);
@@ -130,6 +130,8 @@ function route() {
     $(`nav-${v}`).setAttribute('aria-current', v === view ? 'page' : 'false');
   }
   document.body.dataset.view = view;
+  // Only the board shows live values: the other views take events and alarms only.
+  feed.setTelemetry(view === 'board');
   if (view === 'board') board.schedule();
   if (view === 'trends') trends.open(new URLSearchParams(query || ''));
 }
@@ -142,8 +144,8 @@ setInterval(() => {
 
 async function main() {
   await board.load();
-  feed.start();
   route();
+  feed.start();
 }
 
 main();

@@ -3,7 +3,10 @@
 // frame for WATCHDOG_MS (two heartbeats missed, and a half) means this console is not receiving
 // alarms, whether the socket closed or silently stalled; checked every 100 ms, the banner is up
 // within 2.6 s of the last frame, inside the 3 s the issue allows. Reconnects by itself with capped backoff; every new connection starts with
-// hello + snapshot + alarms, which the views take as a full resync.
+// hello (+ snapshot when telemetry is on) + alarms, which the views take as a full resync.
+// Telemetry (readings frames) is asked for only while a view shows it (setTelemetry): the alarm
+// console does not pay for every meter update. The server answers a change with "subscribed" and,
+// when telemetry is turned on, a fresh snapshot.
 import { learnServerTime } from './util.js';
 
 const WATCHDOG_MS = 2500;
@@ -21,6 +24,8 @@ export class Feed {
     this.delay = RECONNECT_MIN_MS;
     this.retryTimer = null;
     this.silentMs = null;
+    this.telemetry = true; // what the page wants
+    this.socketTelemetry = true; // what the current socket was asked for
     setInterval(() => this.watch(), 100);
   }
 
@@ -34,12 +39,17 @@ export class Feed {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     let ws;
     try {
-      ws = new WebSocket(`${scheme}://${location.host}/api/v1/live`);
+      const query = this.telemetry ? '' : '?telemetry=off';
+      ws = new WebSocket(`${scheme}://${location.host}/api/v1/live${query}`);
+      this.socketTelemetry = this.telemetry;
     } catch (e) {
       this.down(`Cannot open the live feed (${e.message})`);
       return;
     }
     this.socket = ws;
+    ws.onopen = () => {
+      if (ws === this.socket) this.sendSubscription();
+    };
     ws.onmessage = (ev) => {
       if (ws !== this.socket) return;
       this.lastFrameAt = Date.now();
@@ -64,6 +74,19 @@ export class Feed {
     };
   }
 
+  // Turns the readings frames (and the snapshot) on or off for this page.
+  setTelemetry(on) {
+    this.telemetry = on;
+    this.sendSubscription();
+  }
+
+  sendSubscription() {
+    const ws = this.socket;
+    if (!ws || ws.readyState !== WebSocket.OPEN || this.socketTelemetry === this.telemetry) return;
+    ws.send(JSON.stringify({ type: 'subscribe', telemetry: this.telemetry }));
+    this.socketTelemetry = this.telemetry;
+  }
+
   // Gives up on the current socket and schedules the next attempt.
   down(text) {
     const ws = this.socket;
@@ -71,6 +94,7 @@ export class Feed {
     if (ws) {
       ws.onclose = null;
       ws.onmessage = null;
+      ws.onopen = null;
       ws.close();
     }
     this.setState(false, `${text} — reconnecting`);
