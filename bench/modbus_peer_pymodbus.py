@@ -76,8 +76,8 @@ async def poll_device(client, lock, unit, registers, t0, window, stats):
                 stats.values += len(values)
             else:
                 stats.bad += 1
-        # fieldhub's rule: next = max(due + interval, now + interval / 2)
-        nxt = max(due + 1.0, loop.time() + 0.5)
+        # fieldhub's rule, from the cycle's start: next = max(due + interval, start + interval / 2)
+        nxt = max(due + 1.0, now + 0.5)
         skipped = math.floor((nxt - due) / 1.0) - 1
         if skipped > 0 and measured:
             stats.missed += skipped

@@ -7,7 +7,8 @@
 #   bench/run-modbus-scale.sh [DEVICES] [REGISTERS] [SECONDS]
 #   env: BUILD_DIR (default build/bench, Release), WARMUP (s, default 15), PER_LISTENER (unit ids
 #        per simulator port, default 200), PEER=pymodbus|none, PERF=1 (perf record fieldhub's
-#        window into $PERF_OUT, default /tmp/fieldhub-modbus.perf)
+#        window into $PERF_OUT, default /tmp/fieldhub-modbus.perf), QUEUE_CAPACITY (fieldhub's
+#        [pipeline] queue_capacity in envelopes = poll cycles; default: fieldhub's own, 200,000)
 # One line of key=value figures per poller, plus the simulator's CPU per request in each run.
 # Everything on 127.0.0.1, random ports, a temporary folder, every step bounded in time.
 set -euo pipefail
@@ -50,7 +51,14 @@ start_sim() {
   [[ -f "$work/sim.ready" ]] || { cat "$work/sim.out" >&2; exit 1; }
   mapfile -t ports < <(awk '$1 == "tcp" { print $3 }' "$work/sim.ready")
 }
-stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+# SIGTERM (fieldhub drains its history queue first), SIGKILL after 30 s: a backlog of a million
+# readings would otherwise take minutes and overlap the peer's run.
+stop_pid() {
+  kill "$1" 2>/dev/null || true
+  for _ in $(seq 300); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
 start_sim
 
 # --- fieldhub: one profile of REGISTERS/2 float32 input registers, DEVICES devices ------------
@@ -71,20 +79,24 @@ mkdir -p "$work/profiles"
   echo 'profiles_dir = "profiles"'
   echo '[server]'
   echo "listen = \"127.0.0.1:$http_port\""
+  if [[ -n "${QUEUE_CAPACITY:-}" ]]; then printf '[pipeline]\nqueue_capacity = %d\n' "$QUEUE_CAPACITY"; fi
   for ((d = 0; d < devices; d++)); do
     printf '[[devices]]\nid = "m%d"\nsite = "bench"\nprofile = "bench-meter"\nprotocol = "modbus_tcp"\naddress = "127.0.0.1:%d"\nunit_id = %d\n' \
       "$d" "${ports[$((d / per_listener))]}" $((d % per_listener + 1))
   done
 } > "$work/fieldhub.toml"
 
-metrics() { curl -sf --max-time 5 "http://127.0.0.1:$http_port/metrics"; }
+metrics() {
+  for _ in 1 2 3; do curl -sf --max-time 10 "http://127.0.0.1:$http_port/metrics" && return 0; sleep 1; done
+  echo "no /metrics from fieldhub" >&2; tail -5 "$work/fieldhub.log" >&2; return 1
+}
 # Sum of every series of a metric (all label sets) in a /metrics text.
 msum() { awk -v m="$2" '$1 == m || index($1, m "{") == 1 { s += $NF } END { printf "%.0f", s }' "$1"; }
 mbucket() { awk -v m="$2_bucket" -v le="le=\"$3\"" 'index($1, m "{") == 1 && index($1, le) { s += $NF } END { printf "%.0f", s }' "$1"; }
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), build $build," \
   "$devices devices x $registers registers at 1 s, $listeners simulator ports x $per_listener unit ids," \
-  "warm-up ${warmup} s, measured ${seconds} s"
+  "warm-up ${warmup} s, measured ${seconds} s, queue capacity ${QUEUE_CAPACITY:-default}"
 
 "$build/bin/fieldhub" --config "$work/fieldhub.toml" >"$work/fieldhub.out" 2>"$work/fieldhub.log" & fh=$!; pids+=($fh)
 wait_port "$http_port" || { tail "$work/fieldhub.log" >&2; exit 1; }
