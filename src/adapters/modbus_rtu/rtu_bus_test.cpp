@@ -345,6 +345,35 @@ TEST_F(RtuSim, DeadSlaveCostsTheOthersAtMostOneTimeoutPerCycle) {
 
 // ---- the bus itself ---------------------------------------------------------------------------
 
+// RELIABILITY.md on a serial line too: 05/06 busy-retry for writes, and a write the slave does not
+// keep (the simulator acknowledges FC06 but leaves the register) fails as mismatch.
+TEST_F(RtuSim, BusyWriteIsRetriedAndAWriteTheSlaveDoesNotKeepIsAMismatch) {
+  const auto profile = make_profile(
+      {{"a", ModbusFunction::holding, 0, ModbusType::uint16, ByteOrder::abcd, true}}, 100ms);
+  Harness h(profile, make_bus(pty_.b()), {1});
+  ASSERT_TRUE(h.run_until([&] { return h.good("dev1/a"); }, 10s)) << sim_.log();
+  ASSERT_DOUBLE_EQ(h.number("dev1/a"), 11.0);
+
+  sim_.control("fault 1 exception code=6 function=6 times=2");
+  std::optional<WriteResult> taken;
+  h.poller->write("dev1", "a", 42.0, [&](const WriteResult& r) { taken = r; });
+  ASSERT_TRUE(h.run_until([&] { return taken.has_value(); }, 10s));
+  EXPECT_TRUE(taken->ok()) << taken->detail;
+  EXPECT_EQ(h.metrics.counter_value("fieldhub_modbus_exceptions_total", {{"code", "06"}}), 2U);
+  ASSERT_TRUE(h.run_until([&] { return h.number("dev1/a") == 42.0; }, 5s));
+
+  sim_.control("clear 1");
+  sim_.control("fault 1 ignore_write function=6");
+  std::optional<WriteResult> kept;
+  h.poller->write("dev1", "a", 43.0, [&](const WriteResult& r) { kept = r; });
+  ASSERT_TRUE(h.run_until([&] { return kept.has_value(); }, 10s));
+  EXPECT_EQ(kept->error, WriteError::mismatch);
+  EXPECT_EQ(kept->detail, "read back 42, wrote 43");
+  h.latest.clear();
+  ASSERT_TRUE(h.run_until([&] { return h.good("dev1/a"); }, 5s));
+  EXPECT_DOUBLE_EQ(h.number("dev1/a"), 42.0);
+}
+
 TEST(RtuBusLink, DeviceFileGoneTakesTheBusDownAndItReopensWhenItReturns) {
   testing::TempDir dir;
   const auto a = dir.path() / "a";
