@@ -29,6 +29,7 @@
 #include "web/api.h"
 #include "web/http_server.h"
 #include "web/live_hub.h"
+#include "web/system_status.h"
 
 namespace {
 
@@ -194,7 +195,21 @@ std::unique_ptr<stores::LiveStore> open_live_store(const config::Config& cfg,
                                                    stores::RedisLiveStore*& redis) {
   redis = nullptr;
   if (cfg.stores.live_url == "memory:") return std::make_unique<stores::MemoryLiveStore>();
-  auto store = stores::RedisLiveStore::open(cfg.stores.live_url, {}, std::move(io), metrics);
+  const config::RedisConfig& rc = cfg.stores.redis;
+  stores::RedisOptions options;
+  options.connect_timeout = rc.connect_timeout.value_or(options.connect_timeout);
+  options.command_timeout = rc.command_timeout.value_or(options.command_timeout);
+  options.heartbeat_interval = rc.heartbeat_interval.value_or(options.heartbeat_interval);
+  options.reconnect_min = rc.reconnect_min.value_or(options.reconnect_min);
+  options.reconnect_max = rc.reconnect_max.value_or(options.reconnect_max);
+  options.max_pending = rc.max_pending.value_or(options.max_pending);
+  options.devices_per_round = rc.devices_per_round.value_or(options.devices_per_round);
+  if (options.reconnect_min > options.reconnect_max) {
+    throw config::ConfigError(
+        cfg.file.string() + ": key 'stores.redis.reconnect_min': must not exceed reconnect_max (" +
+        std::to_string(options.reconnect_max.count()) + "ms)");
+  }
+  auto store = stores::RedisLiveStore::open(cfg.stores.live_url, options, std::move(io), metrics);
   if (!store.ok()) {
     throw config::ConfigError(cfg.file.string() +
                               ": key 'stores.live': " + store.status().message());
@@ -210,8 +225,19 @@ std::unique_ptr<stores::HistoryStore> open_history_store(const config::Config& c
   const stores::Retention retention{cfg.history.retention_raw, cfg.history.retention_minute,
                                     cfg.history.retention_hour};
   if (url.starts_with("postgresql://") || url.starts_with("postgres://")) {
+    const config::PostgresConfig& pc = cfg.stores.postgres;
     stores::PostgresOptions pg_options;
     pg_options.retention = retention;
+    pg_options.timeout = pc.timeout.value_or(pg_options.timeout);
+    if (pc.replay_digest_retention) {
+      pg_options.replay_digest_retention =
+          std::chrono::duration_cast<std::chrono::seconds>(*pc.replay_digest_retention);
+    }
+    pg_options.partitions_ahead = pc.partitions_ahead.value_or(pg_options.partitions_ahead);
+    if (pc.maintenance_interval) {
+      pg_options.maintenance_interval =
+          std::chrono::duration_cast<std::chrono::seconds>(*pc.maintenance_interval);
+    }
     auto store = stores::PostgresHistoryStore::open(url, pg_options);
     if (!store.ok()) {
       throw std::runtime_error("cannot open history in PostgreSQL: " + store.status().message());
@@ -291,7 +317,7 @@ int run(const Options& opts) {
   alarm_engine.restore();
   pipeline.set_observer(&alarm_engine);
   pipeline.set_gate(&alarm_engine);
-  hub.set_attach_frame([&alarm_engine] { return open_alarms_frame(alarm_engine); });
+  hub.add_attach_frame([&alarm_engine] { return open_alarms_frame(alarm_engine); });
 
   tracker.on_change([&](const health::HealthChange& c) {
     transitions[static_cast<std::size_t>(c.to)]->inc();
@@ -303,26 +329,31 @@ int run(const Options& opts) {
 
   common::Gauge& broker_up =
       metrics.gauge("fieldhub_link_up", "1 while a link is up", {{"link", "broker"}});
+  // fieldhub's own state for /healthz and the dashboards' "system" frame: history written?
+  // broker session up? live state reaching Redis?
+  web::SystemStatus status;
+  status.add("history", true, [&pipeline] {
+    const bool ok = pipeline.history_healthy();
+    return web::SystemStatus::Probe{ok, ok ? "ok" : "degraded: writes failing"};
+  });
+  status.add("broker", false, [&broker_up] {
+    const bool up = broker_up.value() == 1;
+    return web::SystemStatus::Probe{up, up ? "up" : "down"};
+  });
+  if (redis != nullptr) {
+    status.add("live", false, [redis] {
+      const bool ok = !redis->degraded();
+      return web::SystemStatus::Probe{ok, ok ? "ok" : "degraded: Redis unreachable"};
+    });
+  }
+  status.poll(clock.now());
+  hub.add_attach_frame([&status] { return status.frame(); });
   web::Api api({.config = cfg,
                 .live = *live,
                 .history = *history,
                 .metrics = metrics,
                 .clock = clock,
-                .health =
-                    [&] {
-                      web::HealthReport report;
-                      const bool history_ok = pipeline.history_healthy();
-                      report.ok = history_ok;
-                      report.components.emplace_back(
-                          "history", history_ok ? "ok" : "degraded: writes failing");
-                      report.components.emplace_back("broker",
-                                                     broker_up.value() == 1 ? "up" : "down");
-                      if (redis != nullptr) {
-                        report.components.emplace_back(
-                            "live", redis->degraded() ? "degraded: Redis unreachable" : "ok");
-                      }
-                      return report;
-                    },
+                .health = [&status] { return status.report(); },
                 .tracker = &tracker,
                 .alarms = &alarm_engine});
   web::HttpServer server(io.get_executor(), cfg.server, api, hub);
@@ -342,7 +373,7 @@ int run(const Options& opts) {
   update_gauges();
   for (auto& a : adapters) a->start();
 
-  // advance() every 500 ms; a snapshot every 30 s (60 ticks).
+  // advance() and the system status every 500 ms; a health snapshot every 30 s (60 ticks).
   constexpr auto health_tick = std::chrono::milliseconds(500);
   constexpr int snapshot_every = 60;
   boost::asio::steady_timer health_timer(io);
@@ -353,6 +384,7 @@ int run(const Options& opts) {
       if (ec) return;
       tracker.advance(clock.now());
       update_gauges();
+      if (status.poll(clock.now())) hub.publish_status(status.frame());
       if (++ticks % snapshot_every == 0) save_health(tracker, health_file);
       schedule_health();
     });

@@ -1254,6 +1254,37 @@ void read_stores(Section& root, Config& c, const fs::path& config_dir) {
     }
     c.stores.sqlite_synchronous = *sync;
   }
+  if (const toml::table* pt = s.subtable("postgres")) {
+    Section ps(root.file(), *pt, "stores.postgres");
+    auto& pg = c.stores.postgres;
+    pg.timeout = ps.duration("timeout", milliseconds{100}, std::chrono::minutes{10});
+    pg.replay_digest_retention = ps.duration("replay_digest_retention", std::chrono::minutes{1},
+                                             std::chrono::hours{24 * 30});
+    if (auto v = ps.integer("partitions_ahead", 0, 60)) pg.partitions_ahead = static_cast<int>(*v);
+    pg.maintenance_interval =
+        ps.duration("maintenance_interval", std::chrono::minutes{1}, std::chrono::hours{24});
+    ps.check_unknown();
+  }
+  if (const toml::table* rt = s.subtable("redis")) {
+    Section rs(root.file(), *rt, "stores.redis");
+    auto& r = c.stores.redis;
+    r.connect_timeout = rs.duration("connect_timeout", milliseconds{10}, std::chrono::minutes{1});
+    r.command_timeout = rs.duration("command_timeout", milliseconds{10}, std::chrono::minutes{1});
+    r.heartbeat_interval =
+        rs.duration("heartbeat_interval", milliseconds{100}, std::chrono::minutes{1});
+    r.reconnect_min = rs.duration("reconnect_min", milliseconds{10}, std::chrono::minutes{10});
+    r.reconnect_max = rs.duration("reconnect_max", milliseconds{10}, std::chrono::minutes{10});
+    if (r.reconnect_min && r.reconnect_max && *r.reconnect_min > *r.reconnect_max) {
+      rs.fail(rt->get("reconnect_min"), "reconnect_min", "must not exceed reconnect_max");
+    }
+    if (auto v = rs.integer("max_pending", 1000, 100'000'000)) {
+      r.max_pending = static_cast<std::size_t>(*v);
+    }
+    if (auto v = rs.integer("devices_per_round", 1, 100'000)) {
+      r.devices_per_round = static_cast<std::size_t>(*v);
+    }
+    rs.check_unknown();
+  }
   s.check_unknown();
 }
 

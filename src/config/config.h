@@ -52,11 +52,33 @@ struct PipelineConfig {
   std::size_t dead_letter_payload_cap = 4096;  // bytes of raw payload kept per dead letter
 };
 
+// [stores.postgres]: tuning of the PostgreSQL history store. Absent keys keep the store's own
+// defaults (src/stores/postgres/postgres_history_store.h).
+struct PostgresConfig {
+  std::optional<std::chrono::milliseconds> timeout;  // connect, one statement or one COPY
+  std::optional<std::chrono::milliseconds> replay_digest_retention;
+  std::optional<int> partitions_ahead;
+  std::optional<std::chrono::milliseconds> maintenance_interval;
+};
+
+// [stores.redis]: tuning of the Redis live store (defaults in src/stores/redis/redis_live_store.h).
+struct RedisConfig {
+  std::optional<std::chrono::milliseconds> connect_timeout;
+  std::optional<std::chrono::milliseconds> command_timeout;
+  std::optional<std::chrono::milliseconds> heartbeat_interval;
+  std::optional<std::chrono::milliseconds> reconnect_min;
+  std::optional<std::chrono::milliseconds> reconnect_max;
+  std::optional<std::size_t> max_pending;
+  std::optional<std::size_t> devices_per_round;
+};
+
 struct StoreConfig {
   std::string live_url = "memory:";
   std::string history_url;  // sqlite:<path>; default sqlite:<data_dir>/history.db
   std::string sqlite_synchronous =
       "full";  // full: a commit survives power loss; normal: crash only
+  PostgresConfig postgres;
+  RedisConfig redis;
 };
 
 // [history.retention]: how long each history tier is kept; zero (the key absent) keeps it forever.

@@ -223,6 +223,49 @@ hour = "5y"
             file("fieldhub.toml") + ":2: key 'history.retention': must be a table");
 }
 
+TEST_F(ConfigFiles, StoreTuningKeysAreReadAndAbsentOnesKeepTheStoresDefaults) {
+  const Config none = load_config(write("fieldhub.toml", ""));
+  EXPECT_FALSE(none.stores.postgres.timeout.has_value());
+  EXPECT_FALSE(none.stores.redis.command_timeout.has_value());
+  const Config c = load_config(write("fieldhub.toml", R"(
+[stores.postgres]
+timeout = "3s"
+partitions_ahead = 4
+maintenance_interval = "10m"
+replay_digest_retention = "2h"
+
+[stores.redis]
+connect_timeout = "500ms"
+command_timeout = "1s"
+heartbeat_interval = "250ms"
+reconnect_min = "50ms"
+reconnect_max = "5s"
+max_pending = 50000
+devices_per_round = 128
+)"));
+  EXPECT_EQ(c.stores.postgres.timeout, milliseconds{3000});
+  EXPECT_EQ(c.stores.postgres.partitions_ahead, 4);
+  EXPECT_EQ(c.stores.postgres.maintenance_interval, std::chrono::minutes{10});
+  EXPECT_EQ(c.stores.postgres.replay_digest_retention, std::chrono::hours{2});
+  EXPECT_EQ(c.stores.redis.connect_timeout, milliseconds{500});
+  EXPECT_EQ(c.stores.redis.command_timeout, milliseconds{1000});
+  EXPECT_EQ(c.stores.redis.heartbeat_interval, milliseconds{250});
+  EXPECT_EQ(c.stores.redis.reconnect_min, milliseconds{50});
+  EXPECT_EQ(c.stores.redis.reconnect_max, milliseconds{5000});
+  EXPECT_EQ(c.stores.redis.max_pending, 50000u);
+  EXPECT_EQ(c.stores.redis.devices_per_round, 128u);
+
+  EXPECT_EQ(error_of("[stores.postgres]\ntimeout = \"1ms\"\n"),
+            file("fieldhub.toml") +
+                ":2: key 'stores.postgres.timeout': must be between 100ms and 600000ms");
+  EXPECT_EQ(error_of("[stores.redis]\nreconnect_min = \"9s\"\nreconnect_max = \"1s\"\n"),
+            file("fieldhub.toml") +
+                ":2: key 'stores.redis.reconnect_min': must not exceed reconnect_max");
+  EXPECT_EQ(error_of("[stores.redis]\ncommand_timeout = \"1s\"\npipeline = 3\n"),
+            file("fieldhub.toml") + ":3: key 'stores.redis.pipeline': unknown key");
+  EXPECT_EQ(error_of("[stores.postgres]\npartitions_ahead = -1\n"),
+            file("fieldhub.toml") + ":2: key 'stores.postgres.partitions_ahead': must be 0..60");
+}
 TEST_F(ConfigFiles, SyntaxErrorNamesFileAndLine) {
   const auto e = error_of("[mqtt]\nport = 1883\nhost = \"x\n");
   EXPECT_EQ(e.rfind(file("fieldhub.toml") + ":3:", 0), 0u) << e;

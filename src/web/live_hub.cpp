@@ -185,7 +185,9 @@ LiveHub::SessionId LiveHub::attach(LiveSink& sink, LiveFilter filter) {
   if (s.filter.telemetry) {
     s.urgent.push_back(std::make_shared<const std::string>(render_snapshot(s.filter)));
   }
-  if (attach_frame_) s.urgent.push_back(std::make_shared<const std::string>(attach_frame_()));
+  for (const auto& make : attach_frames_) {
+    s.urgent.push_back(std::make_shared<const std::string>(make()));
+  }
   sessions_gauge_.add(1);
   pump(s);
   return id;

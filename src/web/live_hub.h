@@ -98,8 +98,11 @@ class LiveHub {
   // Registers a session and queues its "hello" and, if it wants telemetry, a snapshot of the live
   // state (filtered), so a reconnecting client resyncs. The sink must stay valid until detach().
   SessionId attach(LiveSink& sink, LiveFilter filter);
-  // A frame every new session gets right after its snapshot (the open alarms), made at attach.
-  void set_attach_frame(std::function<std::string()> make) { attach_frame_ = std::move(make); }
+  // A frame every new session gets right after its snapshot (the open alarms, the system
+  // status), made at attach; several go out in the order they were added.
+  void add_attach_frame(std::function<std::string()> make) {
+    attach_frames_.push_back(std::move(make));
+  }
   // Who runs flush_telemetry(): called with the delay when telemetry starts waiting (at most once
   // until the next flush_telemetry()). An empty function: telemetry is flushed at each publish.
   void set_flush_scheduler(std::function<void(std::chrono::milliseconds)> schedule);
@@ -184,7 +187,7 @@ class LiveHub {
 
   const stores::LiveStore& live_;
   const common::Clock& clock_;
-  std::function<std::string()> attach_frame_;
+  std::vector<std::function<std::string()>> attach_frames_;
   std::function<void(std::chrono::milliseconds)> schedule_flush_;
   bool flush_scheduled_ = false;
   LiveHubLimits limits_;

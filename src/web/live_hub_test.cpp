@@ -87,19 +87,22 @@ TEST_F(LiveHubTest, AttachSendsHelloThenSnapshotOfLiveState) {
   EXPECT_EQ(metrics_.counter_value("fieldhub_live_frames_sent_total"), 2u);
 }
 
-TEST_F(LiveHubTest, AttachFrameFollowsTheSnapshotSoAConsoleResyncsItsAlarms) {
+TEST_F(LiveHubTest, AttachFramesFollowTheSnapshotSoAConsoleResyncsItsAlarmsAndStatus) {
   int made = 0;
-  hub_.set_attach_frame([&made] {
+  hub_.add_attach_frame([&made] {
     ++made;
     return std::string(R"({"type":"alarms","alarms":[]})");
   });
+  hub_.add_attach_frame([] { return std::string(R"({"type":"system","ok":true})"); });
   FakeSink sink;
   const auto id = attach(sink);
   drain(sink, id);
   drain(sink, id);
-  ASSERT_EQ(sink.frames.size(), 3u);
+  drain(sink, id);
+  ASSERT_EQ(sink.frames.size(), 4u);
   EXPECT_EQ(type_of(sink.frames[1]), "snapshot");
   EXPECT_EQ(type_of(sink.frames[2]), "alarms");
+  EXPECT_EQ(type_of(sink.frames[3]), "system");
   EXPECT_EQ(made, 1);  // made per attach, so it is current
 }
 
@@ -451,7 +454,7 @@ TEST_F(LiveHubTest, FiltersByDeviceAndSite) {
 TEST_F(LiveHubTest, ASessionWithoutTelemetryGetsEventsAndAlarmsOnly) {
   const model::Reading r = make_reading("meter-1", "energy", 42.0, t0 - 1s);
   live_.apply({&r, 1});
-  hub_.set_attach_frame([] { return std::string(R"({"type":"alarms","alarms":[]})"); });
+  hub_.add_attach_frame([] { return std::string(R"({"type":"alarms","alarms":[]})"); });
   FakeSink console;
   const auto id = attach(console, {.telemetry = false});
   drain(console, id);

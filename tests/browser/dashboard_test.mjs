@@ -440,3 +440,28 @@ test('a console whose server stalls or dies shows NOT RECEIVING ALARMS within 3 
   await shot(page, 'feed-recovered');
   await page.close();
 });
+
+test('the broker going away is named in a banner with since when; the banner goes when it returns', async () => {
+  const page = await newDashboard('#alarms');
+  const banner = page.locator('#system-banner');
+  assert.equal(await banner.isVisible(), false);
+  await mosquitto.stop();
+  let t0 = Date.now();
+  await page.locator('#system-banner[data-components="broker"]').waitFor({ state: 'visible', timeout: 5000 });
+  console.log(`broker stopped → BROKER DOWN banner in ${Date.now() - t0} ms`);
+  assert.match(await banner.innerText(), /BROKER DOWN/);
+  assert.match(await banner.innerText(), /broker: down since \d/);
+  // The feed itself is fine: this is not the NOT RECEIVING ALARMS banner.
+  assert.equal(await page.locator('#feed-banner').isVisible(), false);
+  await shot(page, 'system-broker-down');
+  mosquitto = await h.startMosquitto(dir, '', mosquitto.port);
+  t0 = Date.now();
+  await banner.waitFor({ state: 'hidden', timeout: 15000 });
+  console.log(`broker back → banner gone in ${Date.now() - t0} ms`);
+  // A console opened now gets the current state at attach: nothing to show.
+  const fresh = await newDashboard('#alarms');
+  await fresh.waitForFunction(() => document.getElementById('system-banner').dataset.components === '', null, { timeout: 5000 });
+  assert.equal(await fresh.locator('#system-banner').isVisible(), false);
+  await fresh.close();
+  await page.close();
+});

@@ -103,8 +103,9 @@ for (const sig of ['SIGTERM', 'SIGINT']) {
 }
 
 // `extra`: more mosquitto.conf lines (the benchmark sets TCP_NODELAY as bench/run-e2e.sh does).
-export async function startMosquitto(dir, extra = '') {
-  const port = await freePort();
+// `port`: listen there (a restart of a stopped broker); default a free one.
+export async function startMosquitto(dir, extra = '', port = null) {
+  port = port ?? (await freePort());
   const conf = path.join(dir, 'mosquitto.conf');
   fs.writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nuser ${os.userInfo().username}\n${extra}`);
   const child = new Child('mosquitto', ['/usr/sbin/mosquitto', '-c', conf], dir);

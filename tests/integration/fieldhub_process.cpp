@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <csignal>
 #include <fstream>
@@ -147,7 +148,7 @@ std::map<std::string, double> FieldhubProcess::metrics() const {
 
 PublishResult publish_all(std::uint16_t broker_port, const std::vector<Message>& messages,
                           std::chrono::milliseconds deadline, std::size_t window,
-                          const std::function<void(std::size_t)>& progress) {
+                          const std::function<void(std::size_t)>& progress, double rate) {
   boost::asio::io_context io;
   common::SystemClock clock;
   common::Metrics metrics;
@@ -161,8 +162,17 @@ PublishResult publish_all(std::uint16_t broker_port, const std::vector<Message>&
   PublishResult result;
   std::size_t next = 0;
   std::size_t outstanding = 0;
+  const auto started = std::chrono::steady_clock::now();
+  // How many messages may have been sent by now: all, or `rate` per second since the start.
+  const auto due = [&] {
+    if (rate <= 0) return messages.size();
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return std::min(messages.size(), static_cast<std::size_t>(elapsed * rate) + 1);
+  };
   std::function<void()> fill = [&] {
-    while (outstanding < window && next < messages.size()) {
+    const std::size_t limit = due();
+    while (outstanding < window && next < limit) {
       const Message& m = messages[next++];
       ++outstanding;
       client.publish(m.topic, m.payload, 1, false, [&](std::error_code ec) {
@@ -183,6 +193,17 @@ PublishResult publish_all(std::uint16_t broker_port, const std::vector<Message>&
   };
   client.start();
   boost::asio::post(io, fill);
+  // Paced: top up every 5 ms until everything has been sent.
+  boost::asio::steady_timer pace(io);
+  std::function<void()> tick = [&] {
+    pace.expires_after(5ms);
+    pace.async_wait([&](const boost::system::error_code& ec) {
+      if (ec || next == messages.size()) return;
+      fill();
+      tick();
+    });
+  };
+  if (rate > 0) tick();
   io.run_for(deadline);
   return result;
 }

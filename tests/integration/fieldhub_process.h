@@ -63,9 +63,11 @@ struct PublishResult {
   std::size_t acknowledged = 0;
   std::size_t failed = 0;
 };
-// Calls `progress(acknowledged)` on every acknowledgement, from the publisher's thread.
+// Calls `progress(acknowledged)` on every acknowledgement, from the publisher's thread. With
+// `rate` > 0 the messages go out at that many per second (a steady ingest), else as fast as the
+// window allows.
 PublishResult publish_all(std::uint16_t broker_port, const std::vector<Message>& messages,
                           std::chrono::milliseconds deadline, std::size_t window = 500,
-                          const std::function<void(std::size_t)>& progress = {});
+                          const std::function<void(std::size_t)>& progress = {}, double rate = 0);
 
 }  // namespace fieldhub::testing

@@ -23,7 +23,7 @@ namespace fieldhub::stores {
 struct PostgresOptions {
   // The most connecting, one statement or one COPY may take. A server that does not answer in
   // time (hung, stopped, unreachable) fails the write after this long, never later.
-  std::chrono::milliseconds timeout{10000};
+  std::chrono::milliseconds timeout{5000};
   // How long a message's replay digest is remembered to recognise a redelivery.
   std::chrono::seconds replay_digest_retention{3600};
   // How long each tier is kept (zero: forever). Raw readings go by whole daily partitions (a

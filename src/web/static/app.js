@@ -87,6 +87,26 @@ function onFeedState(up, text) {
   alarms.setFeed(up);
 }
 
+// fieldhub's own state (history written, broker up, live state reaching Redis): whatever is not
+// ok is named in a banner with since when, so a trend with a hole or a board that stopped moving
+// is explained on screen, not discovered later.
+const SYSTEM_NAMES = { history: 'HISTORY', live: 'LIVE STATE', broker: 'BROKER' };
+
+function onSystem(msg) {
+  const bad = Object.entries(msg.components || {}).filter(([, c]) => !c.ok);
+  const banner = $('system-banner');
+  banner.hidden = bad.length === 0;
+  banner.dataset.components = bad.map(([name]) => name).join(' ');
+  if (bad.length === 0) return;
+  // "degraded: writes failing" → HISTORY DEGRADED; "down" → BROKER DOWN.
+  $('system-banner-title').textContent = bad
+    .map(([name, c]) => `${SYSTEM_NAMES[name] || name.toUpperCase()} ${c.state.split(':')[0].toUpperCase()}`)
+    .join(' · ');
+  $('system-banner-detail').textContent = bad
+    .map(([name, c]) => `${name}: ${c.state} since ${new Date(c.since).toLocaleTimeString()}`)
+    .join('; ');
+}
+
 function onFrame(msg) {
   switch (msg.type) {
     case 'hello':
@@ -110,6 +130,9 @@ function onFrame(msg) {
       break;
     case 'alarm':
       alarms.onChange(msg.change, msg.alarm);
+      break;
+    case 'system':
+      onSystem(msg);
       break;
     default:
       break;
