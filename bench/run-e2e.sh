@@ -4,7 +4,11 @@
 # (in-process live state, SQLite), and fieldhub-load. All on loopback, random ports, a temporary
 # folder; every run bounded by count and timeout. Prints one line per measurement.
 #   bench/run-e2e.sh [COUNT] [DEVICES]   (env: DASHBOARDS=20 live sessions timing urgent events,
-#   SWEEP="5000 10000" extra paced rates, BUILD_DIR, LOAD_TIMEOUT)
+#   SWEEP="5000 10000" extra paced rates, BUILD_DIR, LOAD_TIMEOUT,
+#   PACED=<msgs/s> instead of 70 % of the measured rate (to compare two binaries at one rate),
+#   FIELDHUB=<path> another fieldhub binary (e.g. one built from an earlier commit),
+#   CAPACITY="1 5 20 50" dashboards × CAPACITY_RATES="5000 10000" msgs/s (10 s each): the
+#   fan-out capacity table)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-200000}
@@ -67,7 +71,7 @@ echo "# $(date -u +%FT%TZ) $(nproc) cores, count=$count devices=$devices"
 # The broker's own limit first, before fieldhub subscribes.
 "$build/bin/fieldhub-load" --mode bare --broker-port "$broker_port" --count "$count" --devices "$devices" --site bare
 
-"$build/bin/fieldhub" --config "$work/fieldhub.toml" >"$work/fieldhub.out" 2>"$work/fieldhub.log" & fh=$!; pids+=($fh)
+"${FIELDHUB:-$build/bin/fieldhub}" --config "$work/fieldhub.toml" >"$work/fieldhub.out" 2>"$work/fieldhub.log" & fh=$!; pids+=($fh)
 wait_port "$http_port"
 # Measure only once fieldhub is subscribed.
 for _ in $(seq 100); do grep -q "connected to broker" "$work/fieldhub.log" && break; sleep 0.1; done
@@ -81,13 +85,20 @@ max1=$(run --count "$count" --values 1)
 echo "$max1"
 run --count $((count / 4)) --values 10
 rate=$(sed -n 's/.*msgs_per_s=\([0-9.]*\).*/\1/p' <<<"$max1")
-paced=$(awk -v r="$rate" 'BEGIN { printf "%d", r * 0.7 }')
+paced=${PACED:-$(awk -v r="$rate" 'BEGIN { printf "%d", r * 0.7 }')}
 dashboards=${DASHBOARDS:-20}
-echo "# paced at 70 % of the sustained rate: $paced msgs/s, one in 100 an urgent event, $dashboards dashboards"
+why=${PACED:+given}
+echo "# paced at ${why:-70 % of the sustained rate}: $paced msgs/s, one in 100 an urgent event, $dashboards dashboards"
 run --count $((paced * 20)) --values 1 --rate "$paced" --event-every 100 --dashboards "$dashboards"
 echo "# idle: 1000 urgent events at 50/s, $dashboards dashboards"
 run --count 1000 --values 1 --rate 50 --event-every 1 --dashboards "$dashboards"
 for rate in ${SWEEP:-}; do
   echo "# paced at $rate msgs/s for 10 s, one in 100 an urgent event, $dashboards dashboards"
   run --count $((rate * 10)) --values 1 --rate "$rate" --event-every 100 --dashboards "$dashboards"
+done
+for d in ${CAPACITY:-}; do
+  for rate in ${CAPACITY_RATES:-5000 10000}; do
+    echo "# capacity: $d dashboards, paced at $rate msgs/s for 10 s, one in 100 an urgent event"
+    run --count $((rate * 10)) --values 1 --rate "$rate" --event-every 100 --dashboards "$d"
+  done
 done
