@@ -171,9 +171,16 @@ class Publisher {
     const std::int64_t i = next_++;
     const std::int64_t seq = o_.first_seq + i;
     const int device = static_cast<int>(seq % o_.devices);
-    const std::int64_t ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count();
+    // Wall-clock ms, but strictly increasing per device: two readings of one series at the same
+    // time are one reading to the history store (its unique key), so a burst that gave one device
+    // two messages within a millisecond would be counted as a duplicate, not stored twice.
+    if (last_ts_ms_.empty()) last_ts_ms_.assign(static_cast<std::size_t>(o_.devices), 0);
+    std::int64_t& last = last_ts_ms_[static_cast<std::size_t>(device)];
+    const std::int64_t ts_ms =
+        std::max(last + 1, std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count());
+    last = ts_ms;
     sent_ns_[static_cast<std::size_t>(i)] = now_ns();
     ++outstanding_;
     const bool event = o_.event_every > 0 && seq % o_.event_every == 0;
@@ -213,6 +220,7 @@ class Publisher {
 
   const Options& o_;
   std::vector<std::int64_t>& sent_ns_;
+  std::vector<std::int64_t> last_ts_ms_;  // per device: the newest timestamp sent
   boost::asio::io_context io_;
   boost::asio::steady_timer timer_{io_};
   common::SystemClock clock_;

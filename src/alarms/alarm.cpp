@@ -9,7 +9,7 @@ namespace {
 
 constexpr std::array<std::string_view, 4> state_names = {"active_unacked", "active_acked",
                                                          "cleared_unacked", "cleared"};
-constexpr std::array<std::string_view, 3> kind_names = {"event", "threshold", "health"};
+constexpr std::array<std::string_view, 4> kind_names = {"event", "threshold", "health", "system"};
 constexpr std::array<std::string_view, 11> change_names = {
     "raised",  "repeat",    "acked",   "cleared",  "normal",   "reset",
     "shelved", "unshelved", "comment", "renotify", "escalated"};
@@ -79,7 +79,9 @@ void write_alarm(common::JsonWriter& w, const Alarm& a) {
   if (!a.site.empty()) w.field("site", sv(a.site));
   for (const auto& [level, name] : a.location) w.field(level, sv(name));
   w.end_object();
-  w.key("place").value(a.link.empty() ? place_of(a.site, a.location) : "link " + a.link);
+  w.key("place").value(a.kind == Kind::system ? std::string("fieldhub")
+                       : a.link.empty()       ? place_of(a.site, a.location)
+                                              : "link " + a.link);
   w.field("kind", to_string(a.kind)).field("type", sv(a.type));
   w.field("priority", model::to_string(a.priority)).field("state", to_string(a.state));
   w.field("latched", a.latch).field("normal", a.normal);

@@ -16,7 +16,7 @@ namespace fieldhub::alarms {
 
 // ISA-18.2 states. "cleared" is closed: it leaves the console and is history.
 enum class State : std::uint8_t { active_unacked, active_acked, cleared_unacked, cleared };
-enum class Kind : std::uint8_t { event, threshold, health };
+enum class Kind : std::uint8_t { event, threshold, health, system };
 // What happened to an alarm: each change is pushed on the live feed and stored in history.
 enum class Change : std::uint8_t {
   raised,     // a new alarm, or a closed one reopened within the chatter window
@@ -46,7 +46,8 @@ struct Comment {
 
 struct Alarm {
   std::uint64_t id = 0;
-  std::string source;  // "<device>/<rule>" or "link:<link>": one open alarm per source
+  // "<device>/<rule>", "link:<link>" or "system:<component>": one open alarm per source
+  std::string source;
   std::string device;  // empty for a link alarm
   std::string link;    // link alarms
   std::string site;

@@ -171,7 +171,7 @@ void AlarmEngine::close(Alarm& a, model::Timestamp at) {
 
 void AlarmEngine::raise(const config::AlarmRule* rule, const model::Device* device,
                         std::string_view link, std::string source, model::Timestamp at,
-                        std::uint64_t origin, std::string message) {
+                        std::uint64_t origin, std::string message, std::string_view system_type) {
   const auto remember = [origin](Alarm& a) {
     if (origin == 0) return;
     if (a.origins.size() == max_origins) a.origins.erase(a.origins.begin());
@@ -203,7 +203,9 @@ void AlarmEngine::raise(const config::AlarmRule* rule, const model::Device* devi
     return;
   }
 
-  const model::Priority priority = rule != nullptr ? rule->priority : config_.alarms.link_down;
+  const model::Priority priority = rule != nullptr       ? rule->priority
+                                   : system_type.empty() ? config_.alarms.link_down
+                                                         : config_.alarms.system;
   if (const auto it = recent_.find(source); it != recent_.end()) {
     Alarm& a = alarms_.at(it->second);
     if (known(a)) {
@@ -243,7 +245,10 @@ void AlarmEngine::raise(const config::AlarmRule* rule, const model::Device* devi
     a.location = device->location;
   }
   a.link = std::string(link);
-  if (rule == nullptr) {
+  if (rule == nullptr && !system_type.empty()) {
+    a.kind = Kind::system;
+    a.type = std::string(system_type);
+  } else if (rule == nullptr) {
     a.kind = Kind::health;
     a.type = "link_down";
   } else {
@@ -379,6 +384,23 @@ void AlarmEngine::on_link(const health::LinkChange& c) {
   } else if (c.to == health::LinkState::up) {
     to_normal(source, c.at);
   }
+}
+
+void AlarmEngine::on_system(std::string_view component, bool ok, std::string_view state,
+                            model::Timestamp at) {
+  if (config_.alarms.system == model::Priority::none) return;
+  std::string source = "system:" + std::string(component);
+  if (ok) {
+    to_normal(source, at);
+    return;
+  }
+  std::string type = std::string(component) + "_degraded";
+  // "degraded: writes failing" → "History degraded: writes failing".
+  std::string message = humanize(type);
+  if (const auto colon = state.find(": "); colon != std::string_view::npos) {
+    message.append(": ").append(state.substr(colon + 2));
+  }
+  raise(nullptr, nullptr, {}, std::move(source), at, 0, std::move(message), type);
 }
 
 void AlarmEngine::tick(model::Timestamp now) {

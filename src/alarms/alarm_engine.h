@@ -75,6 +75,9 @@ class AlarmEngine final : public pipeline::RecordObserver, public pipeline::Dura
 
   void on_device_health(const health::HealthChange& change);
   void on_link(const health::LinkChange& change);
+  // fieldhub's own component (web::SystemStatus: "history", "live") changed state: not ok raises
+  // a technical alarm "<component>_degraded" (priority [alarms] system), ok returns it to normal.
+  void on_system(std::string_view component, bool ok, std::string_view state, model::Timestamp at);
 
   // Timers: re-notification, escalation, shelving expiry, threshold hold times. Call it often
   // (every 250-500 ms); each call is O(open alarms + pending thresholds).
@@ -112,9 +115,10 @@ class AlarmEngine final : public pipeline::RecordObserver, public pipeline::Dura
     double value = 0;
   };
 
-  // rule null: a link alarm.
+  // rule null: a link alarm, or with system_type a system alarm of that type.
   void raise(const config::AlarmRule* rule, const model::Device* device, std::string_view link,
-             std::string source, model::Timestamp at, std::uint64_t origin, std::string message);
+             std::string source, model::Timestamp at, std::uint64_t origin, std::string message,
+             std::string_view system_type = {});
   void to_normal(const std::string& source, model::Timestamp at);
   void threshold(const DeviceRules& dr, const config::AlarmRule& rule, const model::Reading& r);
   Alarm* open_alarm(const std::string& source);

@@ -420,6 +420,28 @@ TEST_F(AlarmEngineTest, AnOfflineCallPointIsATechnicalAlarmButALinkDownIsOneAlar
   EXPECT_EQ(only_open().state, State::cleared_unacked);
 }
 
+TEST_F(AlarmEngineTest, HistoryDegradedIsATechnicalAlarmThatClearsWhenWritesSucceedAgain) {
+  engine_->on_system("history", true, "ok", t0);  // the first state at start-up: nothing
+  EXPECT_TRUE(engine_->list({}).empty());
+  engine_->on_system("history", false, "degraded: writes failing", t0 + 1s);
+  const Alarm& a = only_open();
+  EXPECT_EQ(a.kind, Kind::system);
+  EXPECT_EQ(a.type, "history_degraded");
+  EXPECT_EQ(a.message, "History degraded: writes failing");
+  EXPECT_EQ(a.priority, model::Priority::medium);
+  EXPECT_EQ(a.state, State::active_unacked);
+  std::string json;
+  common::JsonWriter w(json);
+  write_alarm(w, a);
+  EXPECT_NE(json.find(R"("place":"fieldhub")"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("kind":"system")"), std::string::npos) << json;
+
+  engine_->on_system("history", true, "ok", t0 + 9s);
+  EXPECT_EQ(only_open().state, State::cleared_unacked);  // stays until someone has seen it
+  ASSERT_TRUE(engine_->ack(only_open().id, "tech", "").ok());
+  EXPECT_TRUE(engine_->list({}).empty());
+}
+
 TEST_F(AlarmEngineTest, OperatorActionsAreValidated) {
   send(event("nc-12-2", "call", t0));
   const std::uint64_t id = only_open().id;

@@ -346,6 +346,11 @@ int run(const Options& opts) {
       return web::SystemStatus::Probe{ok, ok ? "ok" : "degraded: Redis unreachable"};
     });
   }
+  // History or live state degraded is itself an alarm (the broker is a link: it has its own).
+  status.on_change([&alarm_engine](const std::string& name, const web::SystemStatus::Probe& p,
+                                   model::Timestamp at) {
+    if (name != "broker") alarm_engine.on_system(name, p.ok, p.state, at);
+  });
   status.poll(clock.now());
   hub.add_attach_frame([&status] { return status.frame(); });
   web::Api api({.config = cfg,

@@ -1183,6 +1183,11 @@ void read_alarm_settings(Section& root, Config& c) {
     if (!parsed) s.fail(t->get("link_down"), "link_down", "must be high, medium, low or none");
     c.alarms.link_down = *parsed;
   }
+  if (auto priority = s.string("system")) {
+    const auto parsed = model::parse_priority(*priority);
+    if (!parsed) s.fail(t->get("system"), "system", "must be high, medium, low or none");
+    c.alarms.system = *parsed;
+  }
   s.check_unknown();
 }
 

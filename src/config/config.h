@@ -140,6 +140,9 @@ struct AlarmSettings {
   // A link going down (broker, Modbus connection, serial bus) raises a technical alarm with this
   // priority; none: no link alarms.
   model::Priority link_down = model::Priority::medium;
+  // fieldhub itself degraded (history not written, live state not reaching Redis, ...) raises a
+  // technical alarm with this priority; none: no system alarms.
+  model::Priority system = model::Priority::medium;
 };
 
 enum class PayloadFormat { fieldhub, json };

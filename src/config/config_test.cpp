@@ -266,6 +266,23 @@ devices_per_round = 128
   EXPECT_EQ(error_of("[stores.postgres]\npartitions_ahead = -1\n"),
             file("fieldhub.toml") + ":2: key 'stores.postgres.partitions_ahead': must be 0..60");
 }
+TEST_F(ConfigFiles, AlarmSettingsWithTechnicalAlarmPriorities) {
+  const Config none = load_config(write("fieldhub.toml", ""));
+  EXPECT_EQ(none.alarms.link_down, model::Priority::medium);
+  EXPECT_EQ(none.alarms.system, model::Priority::medium);
+  const Config c = load_config(write("fieldhub.toml", R"(
+[alarms]
+chatter_window = "2m"
+link_down = "high"
+system = "none"
+)"));
+  EXPECT_EQ(c.alarms.chatter_window, std::chrono::minutes{2});
+  EXPECT_EQ(c.alarms.link_down, model::Priority::high);
+  EXPECT_EQ(c.alarms.system, model::Priority::none);
+  EXPECT_EQ(error_of("[alarms]\nsystem = \"urgent\"\n"),
+            file("fieldhub.toml") + ":2: key 'alarms.system': must be high, medium, low or none");
+}
+
 TEST_F(ConfigFiles, SyntaxErrorNamesFileAndLine) {
   const auto e = error_of("[mqtt]\nport = 1883\nhost = \"x\n");
   EXPECT_EQ(e.rfind(file("fieldhub.toml") + ":3:", 0), 0u) << e;

@@ -17,6 +17,7 @@ bool SystemStatus::poll(model::Timestamp now) {
       changed = true;
       c.since = now;
       c.last = std::move(p);
+      if (on_change_) on_change_(c.name, c.last, now);
     }
   }
   polled_ = true;

@@ -26,6 +26,11 @@ class SystemStatus {
   };
 
   void add(std::string name, bool critical, std::function<Probe()> probe);
+  // Called from poll() for every component whose state changed (at the first poll: every one).
+  void on_change(
+      std::function<void(const std::string& name, const Probe& now, model::Timestamp at)> handler) {
+    on_change_ = std::move(handler);
+  }
 
   // Re-reads every probe; a component whose state changed gets `now` as its `since`. True if
   // anything changed since the last poll (the first poll always counts as a change).
@@ -46,6 +51,7 @@ class SystemStatus {
   bool ok() const;
 
   std::vector<Component> components_;
+  std::function<void(const std::string&, const Probe&, model::Timestamp)> on_change_;
   bool polled_ = false;
 };
 
