@@ -30,8 +30,8 @@ export function alarmPlace(a) {
     .join(' / ');
 }
 
-// The source: a device, or a link for a link alarm ("device": null).
-const source = (a) => a.device || (a.link ? `link ${a.link}` : '');
+// The source: a device, a link for a link alarm ("device": null), or fieldhub itself.
+const source = (a) => a.device || (a.link ? `link ${a.link}` : a.kind === 'system' ? 'fieldhub' : '');
 
 function alarmTitle(a) {
   return a.message || titleCase(a.type);
