@@ -15,6 +15,7 @@
 #include "adapters/adapters.h"
 #include "alarms/alarm_engine.h"
 #include "alarms/alarm_journal.h"
+#include "commands/command_router.h"
 #include "common/clock.h"
 #include "common/json_writer.h"
 #include "common/log.h"
@@ -353,6 +354,11 @@ int run(const Options& opts) {
   });
   status.poll(clock.now());
   hub.add_attach_frame([&status] { return status.frame(); });
+  // Commands (writes to devices) go to the adapter of the device's protocol; each is audited in
+  // history as a "command" event.
+  commands::CommandRouter command_router(clock, metrics, [&pipeline](model::Event&& e) {
+    pipeline.submit_system_event(std::move(e));
+  });
   web::Api api({.config = cfg,
                 .live = *live,
                 .history = *history,
@@ -360,7 +366,8 @@ int run(const Options& opts) {
                 .clock = clock,
                 .health = [&status] { return status.report(); },
                 .tracker = &tracker,
-                .alarms = &alarm_engine});
+                .alarms = &alarm_engine,
+                .commands = &command_router});
   web::HttpServer server(io.get_executor(), cfg.server, api, hub);
   if (const auto ec = server.start()) {
     common::log(common::LogLevel::error, "web",
@@ -372,6 +379,11 @@ int run(const Options& opts) {
               "serving http://" + cfg.server.listen_address + ":" + std::to_string(server.port()));
 
   auto adapters = adapters::make_adapters(io.get_executor(), cfg, pipeline, metrics, clock);
+  for (auto& a : adapters) {
+    if (auto* writable = dynamic_cast<adapters::Writable*>(a.get())) {
+      command_router.add(std::string(a->name()), *writable);
+    }
+  }
   pipeline.start();
   // An overdue restored device moves on now, before anything is served (io.run() below).
   tracker.advance(clock.now());

@@ -420,6 +420,90 @@ Response list_alarms(alarms::AlarmEngine& engine, const Query& query) {
   return json_response(200, std::move(body));
 }
 
+// Parses {"metric","value","by","comment"?} into `c`; a 400 naming the field otherwise.
+std::optional<Response> parse_command(const std::string& body, commands::Command& c) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object fields;
+  if (parser.parse(body).get(fields) != simdjson::SUCCESS) {
+    return error(400, "the body must be a JSON object");
+  }
+  bool has_value = false;
+  for (const auto field : fields) {
+    const std::string_view key = field.key;
+    std::string_view s;
+    if (key == "metric" || key == "by" || key == "comment") {
+      if (field.value.get_string().get(s) != simdjson::SUCCESS) {
+        return error(400, "field '" + std::string(key) + "': must be a string");
+      }
+      (key == "metric" ? c.metric : key == "by" ? c.by : c.comment) = std::string(s);
+    } else if (key == "value") {
+      has_value = true;
+      double d = 0;
+      bool b = false;
+      if (field.value.get_double().get(d) == simdjson::SUCCESS) {
+        c.value = d;
+      } else if (field.value.get_bool().get(b) == simdjson::SUCCESS) {
+        c.value = b;
+      } else if (field.value.get_string().get(s) == simdjson::SUCCESS) {
+        c.value = std::string(s);
+      } else {
+        return error(400, "field 'value': must be a number, true/false or a string");
+      }
+    } else {
+      return error(400, "unknown field '" + std::string(key) + "'");
+    }
+  }
+  if (c.metric.empty()) return error(400, "field 'metric': required");
+  if (!has_value) return error(400, "field 'value': required");
+  if (c.by.empty()) return error(400, "field 'by': required (who sends the command)");
+  if (c.by.size() > alarms::AlarmEngine::max_operator_bytes) {
+    return error(400, "field 'by': too long");
+  }
+  if (c.comment.size() > alarms::AlarmEngine::max_comment_bytes) {
+    return error(400, "field 'comment': too long");
+  }
+  return std::nullopt;
+}
+
+// 200 when the device took the value (read back equal); otherwise who failed: the request (400),
+// the device (502), nobody answering (504), the link or the adapter (503).
+int command_status(adapters::WriteError e) {
+  switch (e) {
+    case adapters::WriteError::none:
+      return 200;
+    case adapters::WriteError::not_writable:
+    case adapters::WriteError::invalid_value:
+      return 400;
+    case adapters::WriteError::timeout:
+      return 504;
+    case adapters::WriteError::exception:
+    case adapters::WriteError::mismatch:
+    case adapters::WriteError::bad_reply:
+      return 502;
+    case adapters::WriteError::connection_lost:
+    case adapters::WriteError::stopped:
+      return 503;
+  }
+  return 500;
+}
+
+Response command_json(const commands::Outcome& o) {
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object().key("command").begin_object();
+  w.field("id", o.id)
+      .field("device", sv(o.command.device_id))
+      .field("metric", sv(o.command.metric));
+  w.key("value").value(o.command.value);
+  w.field("by", sv(o.command.by));
+  if (!o.command.comment.empty()) w.field("comment", sv(o.command.comment));
+  w.field("result", adapters::to_string(o.result.error));
+  if (!o.result.detail.empty()) w.field("detail", sv(o.result.detail));
+  w.field("requested_at", o.requested_at).field("completed_at", o.completed_at);
+  w.end_object().end_object();
+  return json_response(command_status(o.result.error), std::move(body));
+}
+
 Response act_on_alarm(alarms::AlarmEngine& engine, const common::Clock& clock,
                       std::string_view id_text, std::string_view action, const std::string& body) {
   std::uint64_t id = 0;
@@ -828,6 +912,28 @@ void Api::handle(const Request& request, Done done) {
             return json_response(200, std::move(body));
           },
           std::move(done));
+    }
+    if (resource == "devices" && seg.size() == 5 && seg[4] == "commands" &&
+        ctx_.commands != nullptr) {
+      const std::string route = "/api/v1/devices/{id}/commands";
+      if (request.method != "POST") {
+        Response r = error(405, "method not allowed");
+        r.headers.emplace_back("Allow", "POST");
+        return respond(route, std::move(r), done);
+      }
+      const model::Device* device = find_device(ctx_.config, seg[3]);
+      if (device == nullptr)
+        return respond(route, error(404, "unknown device '" + seg[3] + "'"), done);
+      commands::Command c;
+      c.device_id = device->id;
+      c.protocol = device->protocol;
+      if (auto bad = parse_command(request.body, c)) return respond(route, std::move(*bad), done);
+      const bool taken =
+          ctx_.commands->submit(std::move(c), [this, route, done](const commands::Outcome& o) {
+            respond(route, command_json(o), done);
+          });
+      if (!taken) return respond(route, error(503, "too many commands in progress"), done);
+      return;
     }
     if (resource == "alarms" && ctx_.alarms != nullptr && (seg.size() == 3 || seg.size() == 5)) {
       if (seg.size() == 3) {

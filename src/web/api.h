@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "alarms/alarm_engine.h"
+#include "commands/command_router.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "config/config.h"
@@ -39,6 +40,8 @@ struct ApiContext {
   const health::HealthTracker* tracker = nullptr;
   // Alarms for /api/v1/alarms (io executor only). Null: the routes answer 404.
   alarms::AlarmEngine* alarms = nullptr;
+  // Writes for POST /api/v1/devices/{id}/commands (io executor only). Null: 404.
+  commands::CommandRouter* commands = nullptr;
 };
 
 // One HTTP request as the API sees it, independent of the transport.

@@ -53,4 +53,9 @@ void ModbusTcpAdapter::stop() {
   poller_->stop();
 }
 
+void ModbusTcpAdapter::write(std::string_view device_id, std::string_view metric,
+                             model::Value value, WriteCallback done) {
+  poller_->write(device_id, metric, std::move(value), std::move(done));
+}
+
 }  // namespace fieldhub::adapters

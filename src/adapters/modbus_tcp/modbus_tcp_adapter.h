@@ -7,6 +7,7 @@
 
 #include "adapters/adapter.h"
 #include "adapters/modbus_tcp/tcp_poller.h"
+#include "adapters/writable.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "config/config.h"
@@ -18,7 +19,7 @@ namespace fieldhub::adapters {
 // modbus::TcpPoller. Each device's cycle becomes one Envelope submitted to the pipeline
 // (no acknowledgement: a poll is simply repeated), its readings with provenance adapter
 // "modbus_tcp" and link "host:port". Runs on the io executor; `config` outlives the adapter.
-class ModbusTcpAdapter final : public Adapter {
+class ModbusTcpAdapter final : public Adapter, public Writable {
  public:
   ModbusTcpAdapter(boost::asio::any_io_executor io, const config::Config& config,
                    pipeline::Pipeline& pipeline, common::Metrics& metrics,
@@ -27,6 +28,8 @@ class ModbusTcpAdapter final : public Adapter {
   std::string_view name() const override { return "modbus_tcp"; }
   void start() override;
   void stop() override;
+  void write(std::string_view device_id, std::string_view metric, model::Value value,
+             WriteCallback done) override;
 
   const modbus::TcpPoller& poller() const { return *poller_; }
 
