@@ -8,7 +8,9 @@
 #   PACED=<msgs/s> instead of 70 % of the measured rate (to compare two binaries at one rate),
 #   FIELDHUB=<path> another fieldhub binary (e.g. one built from an earlier commit),
 #   CAPACITY="1 5 20 50" dashboards × CAPACITY_RATES="5000 10000" msgs/s (10 s each): the
-#   fan-out capacity table)
+#   fan-out capacity table,
+#   STORES=production: Redis and PostgreSQL (fsync and synchronous_commit on, data on disk under
+#   the temporary folder) started here on loopback instead of the embedded default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-200000}
@@ -38,6 +40,29 @@ CONF
 /usr/sbin/mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.out" 2>&1 & pids+=($!)
 wait_port "$broker_port"
 
+stores=""
+if [ "${STORES:-embedded}" = production ]; then
+  redis_port=$(free_port)
+  pg_port=$(free_port)
+  mkdir -p "$work/redis" "$work/pg"
+  /usr/bin/redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$work/redis" --logfile "$work/redis.log" & pids+=($!)
+  wait_port "$redis_port"
+  # initdb and postgres refuse root: run them as Debian's postgres user then.
+  as_pg=()
+  if [ "$(id -u)" = 0 ]; then chown postgres "$work/pg" && chmod 755 "$work"; as_pg=(setpriv --reuid=postgres --regid=postgres --clear-groups --); fi
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  "${as_pg[@]}" "$pg_bin/initdb" -D "$work/pg/data" -U fieldhub --auth=trust --encoding=UTF8 \
+    --locale=C.UTF-8 >"$work/initdb.log" 2>&1
+  "${as_pg[@]}" "$pg_bin/postgres" -D "$work/pg/data" -k "$work/pg" -h 127.0.0.1 -p "$pg_port" \
+    -c fsync=on -c synchronous_commit=on >"$work/postgres.log" 2>&1 & pids+=($!)
+  wait_port "$pg_port"
+  for _ in $(seq 100); do "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break; sleep 0.1; done
+  "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U fieldhub fieldhub
+  stores=$(printf '[stores]\nlive = "redis://127.0.0.1:%s/0"\nhistory = "postgresql://fieldhub@127.0.0.1:%s/fieldhub"\n' "$redis_port" "$pg_port")
+  echo "# stores: Redis on $redis_port, PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on $pg_port"
+fi
+
 {
   echo 'kind = "test_counter"'
   echo 'description = "load test device"'
@@ -62,6 +87,7 @@ wait_port "$broker_port"
   echo '[mqtt]'
   echo "port = $broker_port"
   echo 'client_id = "fieldhub-bench"'
+  [ -z "$stores" ] || echo "$stores"
   for d in $(seq 0 $((devices - 1))); do
     printf '[[devices]]\nid = "dev-%s"\nkind = "test_counter"\nsite = "lab"\nprofile = "load-counter"\n' "$d"
   done
