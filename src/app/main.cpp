@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // fieldhub: the composition root. Loads the configuration, opens the stores, wires adapters →
-// pipeline → stores and live feed → web, and runs everything on one io thread (plus the history
-// writer's thread and the API's query thread) until SIGINT or SIGTERM.
+// pipeline → spool → stores and live feed → web, and runs everything on one io thread (plus the
+// spool's, the history writer's and the API's query thread) until SIGINT or SIGTERM.
 #include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "health/health_tracker.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/spool.h"
 #include "stores/memory/memory_live_store.h"
 #include "stores/postgres/postgres_history_store.h"
 #include "stores/redis/redis_live_store.h"
@@ -285,8 +286,26 @@ int run(const Options& opts) {
     redis->set_remote_update_callback(
         [&hub](std::span<const model::Reading> readings) { hub.publish_readings(readings); });
   }
+  // The spool opens (and recovers a torn tail) before anything can be acknowledged; what it holds
+  // from the last run goes to history before new data.
+  std::unique_ptr<pipeline::Spool> spool;
+  if (cfg.spool.enabled) {
+    spool = std::make_unique<pipeline::Spool>(
+        pipeline::SpoolOptions{.dir = cfg.spool.dir,
+                               .max_bytes = cfg.spool.max_bytes,
+                               .segment_bytes = cfg.spool.segment_bytes,
+                               .sync_interval = cfg.spool.sync_interval,
+                               .memory_window = cfg.pipeline.queue_capacity},
+        metrics);
+    const pipeline::SpoolRecovery rec = spool->open();
+    common::log(common::LogLevel::info, "spool",
+                cfg.spool.dir.string() + ": " + std::to_string(rec.segments) + " segments, " +
+                    std::to_string(rec.uncommitted) + " records to replay, " +
+                    std::to_string(rec.torn_tails) + " torn tails truncated, " +
+                    std::to_string(rec.corrupt) + " damaged regions skipped");
+  }
   pipeline::Pipeline pipeline(io.get_executor(), cfg.pipeline, clock, metrics, *live, *history,
-                              feed);
+                              feed, spool.get());
   // Health: every device registered, the last state restored before the first advance().
   health::HealthTracker tracker(clock);
   register_devices(cfg, tracker);
@@ -337,6 +356,13 @@ int run(const Options& opts) {
     const bool ok = pipeline.history_healthy();
     return web::SystemStatus::Probe{ok, ok ? "ok" : "degraded: writes failing"};
   });
+  if (spool != nullptr) {
+    // A spool that cannot write (disk full, I/O error) holds every acknowledgement back.
+    status.add("spool", true, [&pipeline] {
+      const bool ok = pipeline.spool_healthy();
+      return web::SystemStatus::Probe{ok, ok ? "ok" : "degraded: writes failing"};
+    });
+  }
   status.add("broker", false, [&broker_up] {
     const bool up = broker_up.value() == 1;
     return web::SystemStatus::Probe{up, up ? "up" : "down"};
@@ -433,8 +459,9 @@ int run(const Options& opts) {
     journal.flush();
     save_health(tracker, health_file);
     server.stop();
-    // Writes what is queued; acknowledgements no longer reach the broker, which redelivers
-    // those messages on the next start (and the store recognises what it already has).
+    // Syncs the spool and writes what is queued to history within the deadline; what is left
+    // stays in the spool for the next start (without a spool: acknowledgements no longer reach
+    // the broker, which redelivers those messages, and the store recognises what it has).
     pipeline.stop();
     io.stop();
   });

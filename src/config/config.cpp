@@ -1293,6 +1293,36 @@ void read_stores(Section& root, Config& c, const fs::path& config_dir) {
   s.check_unknown();
 }
 
+void read_spool(Section& root, Config& c, const fs::path& config_dir) {
+  auto& sp = c.spool;
+  sp.enabled = c.stores.history_url.rfind("postgres", 0) == 0;
+  sp.dir = c.data_dir / "spool";
+  const toml::table* t = root.subtable("spool");
+  if (t == nullptr) return;
+  Section s(root.file(), *t, "spool");
+  if (auto v = s.boolean("enabled")) sp.enabled = *v;
+  if (auto dir = s.string("dir")) {
+    if (dir->empty()) s.fail(t->get("dir"), "dir", "must not be empty");
+    sp.dir = resolve(config_dir, *dir);
+  }
+  constexpr std::int64_t kib = 1024;
+  if (auto v = s.integer("max_bytes", 64 * kib, kib * kib * kib * kib)) {
+    sp.max_bytes = static_cast<std::uint64_t>(*v);
+  }
+  if (auto v = s.integer("segment_bytes", 4 * kib, kib * kib * kib)) {
+    sp.segment_bytes = static_cast<std::uint64_t>(*v);
+  }
+  // Room for at least four segments: the oldest ones are rewritten when the spool is full.
+  if (sp.segment_bytes * 4 > sp.max_bytes) {
+    s.fail(t->get("segment_bytes") != nullptr ? t->get("segment_bytes") : t->get("max_bytes"),
+           "segment_bytes", "must be at most a quarter of max_bytes");
+  }
+  if (auto d = s.duration("sync_interval", milliseconds{0}, std::chrono::seconds{1})) {
+    sp.sync_interval = *d;
+  }
+  s.check_unknown();
+}
+
 Profile build_profile(const toml::table& root, const fs::path& file) {
   Section s(file, root, "");
   Profile p;
@@ -1332,6 +1362,7 @@ Config build_config(const toml::table& root, const fs::path& file) {
   read_alarm_settings(s, c);
   read_stores(s, c, dir);
   read_history(s, c);
+  read_spool(s, c, dir);
   read_serial_buses(s, c);
   read_devices(s, c);
   s.check_unknown();

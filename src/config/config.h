@@ -81,6 +81,17 @@ struct StoreConfig {
   RedisConfig redis;
 };
 
+// [spool]: the durable spool in front of history (docs/decisions/0012-disk-spool.md). On by
+// default when history is PostgreSQL (a server that can be down or hung), off for SQLite (a local
+// file the spool would only duplicate).
+struct SpoolConfig {
+  bool enabled = false;
+  std::filesystem::path dir;                              // default <data_dir>/spool
+  std::uint64_t max_bytes = std::uint64_t{1} << 30;       // 1 GiB
+  std::uint64_t segment_bytes = std::uint64_t{64} << 20;  // 64 MiB
+  std::chrono::milliseconds sync_interval{0};             // the most a sync waits to group appends
+};
+
 // [history.retention]: how long each history tier is kept; zero (the key absent) keeps it forever.
 // raw: every reading; minute, hour: the rollup buckets trends are drawn from.
 struct HistoryConfig {
@@ -280,6 +291,7 @@ struct Config {
   StoreConfig stores;
   AlarmSettings alarms;
   HistoryConfig history;
+  SpoolConfig spool;
   std::vector<Profile> profiles;  // every profile a device uses
   std::vector<model::Device> devices;
   std::vector<SerialBus> serial_buses;

@@ -196,6 +196,44 @@ TEST_F(ConfigFiles, DefaultsWithoutSections) {
   EXPECT_TRUE(c.devices.empty());
 }
 
+TEST_F(ConfigFiles, SpoolDefaultsFollowTheHistoryStore) {
+  const Config sqlite = load_config(write("fieldhub.toml", ""));
+  EXPECT_FALSE(sqlite.spool.enabled);
+  EXPECT_EQ(sqlite.spool.dir, sqlite.data_dir / "spool");
+  EXPECT_EQ(sqlite.spool.max_bytes, std::uint64_t{1} << 30);
+  EXPECT_EQ(sqlite.spool.segment_bytes, std::uint64_t{64} << 20);
+  EXPECT_EQ(sqlite.spool.sync_interval, milliseconds{0});
+  const Config pg =
+      load_config(write("fieldhub.toml", "[stores]\nhistory = \"postgresql://h/db\"\n"));
+  EXPECT_TRUE(pg.spool.enabled);
+  const Config c = load_config(write("fieldhub.toml", R"(
+[spool]
+enabled = true
+dir = "/var/spool/fieldhub"
+max_bytes = 1048576
+segment_bytes = 65536
+sync_interval = "5ms"
+)"));
+  EXPECT_TRUE(c.spool.enabled);
+  EXPECT_EQ(c.spool.dir, fs::path("/var/spool/fieldhub"));
+  EXPECT_EQ(c.spool.max_bytes, 1048576u);
+  EXPECT_EQ(c.spool.segment_bytes, 65536u);
+  EXPECT_EQ(c.spool.sync_interval, milliseconds{5});
+
+  EXPECT_EQ(error_of("[spool]\nenabled = \"yes\"\n"),
+            file("fieldhub.toml") + ":2: key 'spool.enabled': must be true or false");
+  EXPECT_EQ(error_of("[spool]\nmax_bytes = 1000\n"),
+            file("fieldhub.toml") + ":2: key 'spool.max_bytes': must be 65536..1099511627776");
+  EXPECT_EQ(error_of("[spool]\nmax_bytes = 1048576\nsegment_bytes = 524288\n"),
+            file("fieldhub.toml") +
+                ":3: key 'spool.segment_bytes': must be at most a quarter of max_bytes");
+  EXPECT_EQ(
+      error_of("[spool]\nsync_interval = \"2s\"\n"),
+      file("fieldhub.toml") + ":2: key 'spool.sync_interval': must be between 0ms and 1000ms");
+  EXPECT_EQ(error_of("[spool]\nsize = 3\n"),
+            file("fieldhub.toml") + ":2: key 'spool.size': unknown key");
+}
+
 TEST_F(ConfigFiles, HistoryRetentionPerTier) {
   const Config none = load_config(write("fieldhub.toml", ""));
   EXPECT_EQ(none.history.retention_raw, milliseconds{0});  // kept forever

@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 
 #include "common/log.h"
+#include "common/utf8.h"
 
 namespace fieldhub::pipeline {
 
@@ -11,11 +12,12 @@ using std::chrono::steady_clock;
 
 HistoryWriter::HistoryWriter(boost::asio::any_io_executor io, stores::HistoryStore& store,
                              const config::PipelineConfig& config, common::Metrics& metrics,
-                             std::function<void(Completion&&)> on_durable)
+                             std::function<void(Completion&&)> on_durable, Spool* spool)
     : io_(std::move(io)),
       store_(store),
       config_(config),
       on_durable_(std::move(on_durable)),
+      spool_(spool),
       depth_gauge_(metrics.gauge("fieldhub_queue_depth", "Envelopes waiting in a pipeline queue",
                                  {{"queue", "history"}})),
       healthy_gauge_(metrics.gauge("fieldhub_history_healthy",
@@ -24,7 +26,10 @@ HistoryWriter::HistoryWriter(boost::asio::any_io_executor io, stores::HistorySto
                                         "Time to write and commit one history batch")),
       write_errors_(metrics.counter("fieldhub_history_write_errors_total",
                                     "History batches that failed and were retried")),
-      batches_(metrics.counter("fieldhub_history_batches_total", "History batches committed")) {
+      batches_(metrics.counter("fieldhub_history_batches_total", "History batches committed")),
+      rejected_(metrics.counter(
+          "fieldhub_history_rejected_total",
+          "Messages the history store refused alone, kept as dead letters (history_rejected)")) {
   healthy_gauge_.set(1);
 }
 
@@ -33,7 +38,13 @@ HistoryWriter::~HistoryWriter() {
 }
 
 void HistoryWriter::start() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    if (spool_ != nullptr) {
+      run_from_spool();
+    } else {
+      run();
+    }
+  });
 }
 
 void HistoryWriter::stop(std::chrono::milliseconds drain_deadline) {
@@ -69,8 +80,168 @@ std::vector<Envelope> HistoryWriter::take_batch(std::unique_lock<std::mutex>& /*
   return batch;
 }
 
-void HistoryWriter::run() {
+bool HistoryWriter::stopping() const {
+  const std::lock_guard lock(mutex_);
+  return stopping_;
+}
+
+bool HistoryWriter::wait_to_retry(std::chrono::milliseconds backoff) {
+  std::unique_lock lock(mutex_);
+  if (stopping_ && steady_clock::now() >= drain_deadline_) return false;
+  wake_.wait_for(lock, backoff, [&] { return stopping_; });
+  return true;
+}
+
+stores::WriteResult HistoryWriter::attempt(std::span<const Envelope> part) {
+  const auto started = steady_clock::now();
+  stores::WriteResult result = store_.write(part);
+  if (result.ok) {
+    commit_seconds_.observe(std::chrono::duration<double>(steady_clock::now() - started).count());
+    if (!healthy_.exchange(true)) {
+      healthy_gauge_.set(1);
+      common::log(common::LogLevel::info, "history", "writes succeed again");
+    }
+    return result;
+  }
+  write_errors_.inc();
+  if (healthy_.exchange(false)) {
+    healthy_gauge_.set(0);
+    common::log(common::LogLevel::error, "history", "write failed, retrying: " + result.error);
+  }
+  return result;
+}
+
+namespace {
+
+void add(stores::WriteResult& total, const stores::WriteResult& r) {
+  total.readings_stored += r.readings_stored;
+  total.readings_duplicate += r.readings_duplicate;
+  total.events_stored += r.events_stored;
+  total.events_duplicate += r.events_duplicate;
+  total.envelopes_duplicate += r.envelopes_duplicate;
+  total.dead_letters_stored += r.dead_letters_stored;
+}
+
+// Text any store takes: invalid UTF-8 and NUL become '?'.
+void append_clean(std::string& out, std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = common::utf8_sequence_length(s, i);
+    if (n == 0 || s[i] == '\0') {
+      out += '?';
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+}
+
+}  // namespace
+
+Envelope HistoryWriter::rejected(const Envelope& env, const std::string& error) const {
+  DeadLetter d;
+  d.received_ts = !env.readings.empty()       ? env.readings.front().received_ts
+                  : !env.events.empty()       ? env.events.front().received_ts
+                  : !env.dead_letters.empty() ? env.dead_letters.front().received_ts
+                                              : model::Timestamp{};
+  d.source = "history";
+  d.reason = "history_rejected";
+  append_clean(d.detail, std::string_view(error).substr(0, 1024));
+  // What the message held, readable: one line per record.
+  std::string text;
+  for (const auto& r : env.readings) {
+    text.append("reading ").append(r.device_id).append(" ").append(r.metric).append(" = ");
+    if (const auto* v = std::get_if<double>(&r.value)) {
+      char num[32];
+      std::snprintf(num, sizeof num, "%.17g", *v);
+      text.append(num);
+    } else if (const auto* b = std::get_if<bool>(&r.value)) {
+      text.append(*b ? "true" : "false");
+    } else if (const auto* t = std::get_if<std::string>(&r.value)) {
+      text.append("\"").append(*t).append("\"");
+    }
+    text.append(" ").append(r.unit).append(" at ").append(model::format_rfc3339(r.ts()));
+    text += '\n';
+  }
+  for (const auto& e : env.events) {
+    text.append("event ").append(e.device_id).append(" ").append(e.type).append(" at ");
+    text.append(model::format_rfc3339(e.ts())).append(" ").append(e.attributes_json);
+    text += '\n';
+  }
+  for (const auto& l : env.dead_letters) {
+    text.append("dead letter ").append(l.reason).append(" from ").append(l.source).append(": ");
+    text.append(l.payload);
+    text += '\n';
+  }
+  append_clean(d.payload, std::string_view(text).substr(0, config_.dead_letter_payload_cap));
+  Envelope out;
+  out.dead_letters.push_back(std::move(d));
+  // Replayed after a crash, it is recognised like the message would have been.
+  out.replay_digest = env.replay_digest;
+  return out;
+}
+
+std::optional<stores::WriteResult> HistoryWriter::write_batch(std::span<const Envelope> batch) {
   using namespace std::chrono_literals;
+  stores::WriteResult total;
+  total.ok = true;
+  // Parts still to write, the next at the back.
+  std::vector<std::span<const Envelope>> parts{batch};
+  auto backoff = std::chrono::milliseconds{100};
+  while (!parts.empty()) {
+    const std::span<const Envelope> part = parts.back();
+    parts.pop_back();
+    int failures = 0;
+    while (true) {
+      stores::WriteResult r = attempt(part);
+      if (r.ok) {
+        add(total, r);
+        backoff = 100ms;
+        break;
+      }
+      if (++failures >= split_after) {
+        if (part.size() > 1) {
+          const std::size_t half = part.size() / 2;
+          parts.push_back(part.subspan(half));
+          parts.push_back(part.first(half));
+          break;
+        }
+        // One envelope refused again and again. A probe (an envelope with nothing in it: a
+        // transaction that commits nothing) tells a store that is down from one that refuses
+        // this envelope; only when the store is up and refuses it once more is it given up, as a
+        // dead letter that says what it held.
+        const Envelope probe;
+        if (attempt(std::span<const Envelope>(&probe, 1)).ok) {
+          r = attempt(part);
+          if (r.ok) {
+            add(total, r);
+            backoff = 100ms;
+            break;
+          }
+          const Envelope replacement = rejected(part.front(), r.error);
+          const stores::WriteResult rr = attempt(std::span<const Envelope>(&replacement, 1));
+          if (rr.ok) {
+            add(total, rr);
+            rejected_.inc();
+            common::log(common::LogLevel::error, "history",
+                        "a message the store refuses was kept as a dead letter "
+                        "(history_rejected): " +
+                            r.error);
+            backoff = 100ms;
+            break;
+          }
+        }
+        failures = split_after - 1;  // the store is down: probe again after the backoff
+      }
+      if (!wait_to_retry(backoff)) return std::nullopt;
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
+    }
+  }
+  batches_.inc();
+  return total;
+}
+
+void HistoryWriter::run() {
   std::unique_lock lock(mutex_);
   while (true) {
     wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
@@ -79,41 +250,17 @@ void HistoryWriter::run() {
     lock.unlock();
     depth_gauge_.set(static_cast<std::int64_t>(depth()));
 
-    auto backoff = 100ms;
-    stores::WriteResult result;
-    while (true) {
-      const auto started = steady_clock::now();
-      result = store_.write(batch);
-      if (result.ok) {
-        commit_seconds_.observe(
-            std::chrono::duration<double>(steady_clock::now() - started).count());
-        break;
-      }
-      write_errors_.inc();
-      if (healthy_.exchange(false)) {
-        healthy_gauge_.set(0);
-        common::log(common::LogLevel::error, "history", "write failed, retrying: " + result.error);
-      }
+    std::optional<stores::WriteResult> result = write_batch(batch);
+    if (!result) {
       lock.lock();
-      if (stopping_ && steady_clock::now() >= drain_deadline_) {
-        // Unacknowledged: the broker redelivers these on the next start.
-        common::log(common::LogLevel::error, "history",
-                    "stopping with " + std::to_string(batch.size() + queue_.size()) +
-                        " messages not written; they stay unacknowledged");
-        return;
-      }
-      wake_.wait_for(lock, backoff, [&] { return stopping_; });
-      lock.unlock();
-      backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
+      // Unacknowledged: the broker redelivers these on the next start.
+      common::log(common::LogLevel::error, "history",
+                  "stopping with " + std::to_string(batch.size() + queue_.size()) +
+                      " messages not written; they stay unacknowledged");
+      return;
     }
-    if (!healthy_.exchange(true)) {
-      healthy_gauge_.set(1);
-      common::log(common::LogLevel::info, "history", "writes succeed again");
-    }
-    batches_.inc();
-
     Completion done;
-    done.result = std::move(result);
+    done.result = std::move(*result);
     done.acks.reserve(batch.size());
     for (const auto& env : batch) {
       if (env.ack.target != nullptr) done.acks.push_back(env.ack);
@@ -122,6 +269,32 @@ void HistoryWriter::run() {
       on_durable(std::move(done));
     });
     lock.lock();
+  }
+}
+
+void HistoryWriter::run_from_spool() {
+  while (true) {
+    const bool draining = stopping();
+    Spool::Batch batch = spool_->take(config_.batch_max, std::chrono::milliseconds{100});
+    depth_.store(static_cast<std::size_t>(spool_->backlog()), std::memory_order_relaxed);
+    depth_gauge_.set(static_cast<std::int64_t>(depth()));
+    if (batch.envelopes.empty()) {
+      if (draining) return;  // everything synced is committed
+      continue;
+    }
+    std::optional<stores::WriteResult> result = write_batch(batch.envelopes);
+    if (!result) {
+      common::log(common::LogLevel::warn, "history",
+                  "stopping with " + std::to_string(spool_->backlog()) +
+                      " spooled messages not written; they are written on the next start");
+      return;
+    }
+    spool_->committed(batch.last_seq);
+    Completion done;
+    done.result = std::move(*result);
+    boost::asio::post(io_, [on_durable = on_durable_, done = std::move(done)]() mutable {
+      on_durable(std::move(done));
+    });
   }
 }
 

@@ -7,12 +7,15 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <thread>
 #include <vector>
 
 #include "common/metrics.h"
 #include "config/config.h"
 #include "pipeline/envelope.h"
+#include "pipeline/spool.h"
 #include "stores/history_store.h"
 
 namespace fieldhub::pipeline {
@@ -21,10 +24,17 @@ namespace fieldhub::pipeline {
 // whatever queued while one transaction ran goes into the next (up to batch_max readings), so a
 // trickle commits at once and a flood commits in large batches.
 //
-// push() is called on the io executor. After a batch is committed, on_durable runs on the io
-// executor with that batch's acknowledgement tokens (in order) and the store's counts. A failed
-// write is retried with capped backoff and never skipped: nothing queued is lost, and nothing is
-// acknowledged before it is durable.
+// Without a spool, push() is called on the io executor and after a batch is committed, on_durable
+// runs on the io executor with that batch's acknowledgement tokens (in order) and the store's
+// counts. With a spool, the writer takes synced records from the spool in sequence order instead
+// (the spool has released their acknowledgements already), reports each commit to it, and
+// on_durable gets the counts only.
+//
+// A failed write is retried with capped backoff and never skipped: nothing queued is lost, and
+// nothing is acknowledged before it is durable. A part of a batch that fails split_after times in
+// a row is split in halves, so one envelope the store can never take is found; if the store then
+// takes an empty probe transaction but refuses that envelope once more, it is replaced by a dead
+// letter "history_rejected" that describes it, and the rest flows on.
 class HistoryWriter {
  public:
   struct Completion {
@@ -32,9 +42,12 @@ class HistoryWriter {
     stores::WriteResult result;
   };
 
+  static constexpr int split_after = 3;
+
+  // `spool` null: the writer keeps its own queue fed by push().
   HistoryWriter(boost::asio::any_io_executor io, stores::HistoryStore& store,
                 const config::PipelineConfig& config, common::Metrics& metrics,
-                std::function<void(Completion&&)> on_durable);
+                std::function<void(Completion&&)> on_durable, Spool* spool = nullptr);
   ~HistoryWriter();
   HistoryWriter(const HistoryWriter&) = delete;
   HistoryWriter& operator=(const HistoryWriter&) = delete;
@@ -49,12 +62,22 @@ class HistoryWriter {
 
  private:
   void run();
+  void run_from_spool();
   std::vector<Envelope> take_batch(std::unique_lock<std::mutex>& lock);
+  // Writes the batch (bisecting a part that keeps failing); nullopt when stopping and the
+  // drain deadline passed first.
+  std::optional<stores::WriteResult> write_batch(std::span<const Envelope> batch);
+  stores::WriteResult attempt(std::span<const Envelope> part);
+  // Waits `backoff` unless stopping; false when stopping and the drain deadline has passed.
+  bool wait_to_retry(std::chrono::milliseconds backoff);
+  Envelope rejected(const Envelope& env, const std::string& error) const;
+  bool stopping() const;
 
   boost::asio::any_io_executor io_;
   stores::HistoryStore& store_;
   const config::PipelineConfig& config_;
   std::function<void(Completion&&)> on_durable_;
+  Spool* spool_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
@@ -70,6 +93,7 @@ class HistoryWriter {
   common::Histogram& commit_seconds_;
   common::Counter& write_errors_;
   common::Counter& batches_;
+  common::Counter& rejected_;
 };
 
 }  // namespace fieldhub::pipeline

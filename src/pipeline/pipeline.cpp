@@ -2,6 +2,7 @@
 #include "pipeline/pipeline.h"
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 
 namespace fieldhub::pipeline {
 
@@ -24,15 +25,18 @@ void observe_devices(health::HealthTracker& tracker, const Envelope& env) {
 
 Pipeline::Pipeline(boost::asio::any_io_executor io, const config::PipelineConfig& config,
                    const common::Clock& clock, common::Metrics& metrics, stores::LiveStore& live,
-                   stores::HistoryStore& history, LiveFeed& feed)
+                   stores::HistoryStore& history, LiveFeed& feed, Spool* spool)
     : config_(config),
       clock_(clock),
       metrics_(metrics),
       live_(live),
       feed_(feed),
       limits_{config.max_future_skew, config.max_past_age},
-      writer_(io, history, config, metrics,
-              [this](HistoryWriter::Completion&& done) { on_durable(std::move(done)); }),
+      io_(io),
+      spool_(spool),
+      writer_(
+          io, history, config, metrics,
+          [this](HistoryWriter::Completion&& done) { on_durable(std::move(done)); }, spool),
       recent_ring_(recent_capacity, 0),
       messages_received_(metrics.counter("fieldhub_messages_received_total",
                                          "Inbound messages handed to the pipeline")),
@@ -71,11 +75,32 @@ Pipeline::Pipeline(boost::asio::any_io_executor io, const config::PipelineConfig
 }
 
 void Pipeline::start() {
+  if (spool_ != nullptr) {
+    spool_->start([this](std::vector<AckToken>&& acks) {
+      boost::asio::post(io_, [this, acks = std::move(acks)] {
+        release(acks);
+        update_saturation();
+      });
+    });
+  }
   writer_.start();
 }
 
 void Pipeline::stop() {
+  // The spool syncs what is queued first, so history can drain it; what history does not take
+  // before the deadline stays in the spool for the next start.
+  if (spool_ != nullptr) spool_->flush(std::chrono::seconds{10});
   writer_.stop();
+  if (spool_ != nullptr) spool_->stop();
+}
+
+void Pipeline::enqueue(Envelope&& env) {
+  if (spool_ != nullptr) {
+    spool_->append(std::move(env));
+  } else {
+    writer_.push(std::move(env));
+  }
+  update_saturation();
 }
 
 bool Pipeline::seen_recently(std::uint64_t digest) {
@@ -117,8 +142,7 @@ void Pipeline::submit(Envelope&& env, std::uint64_t digest) {
       // be in the queue.
       Envelope ack_only;
       ack_only.ack = env.ack;
-      writer_.push(std::move(ack_only));
-      update_saturation();
+      enqueue(std::move(ack_only));
       return;
     }
   }
@@ -136,7 +160,9 @@ void Pipeline::submit(Envelope&& env, std::uint64_t digest) {
                   [](const model::Reading& r) { return !r.source_ts_trusted; }) ||
       std::any_of(env.events.begin(), env.events.end(),
                   [](const model::Event& e) { return !e.source_ts_trusted; });
-  env.replay_digest = needs_digest ? digest : 0;
+  // A dead letter has no key of its own either: with the digest, a replay of a committed message
+  // (the spool's committed mark is not synced) does not store it twice.
+  env.replay_digest = needs_digest || !env.dead_letters.empty() ? digest : 0;
 
   if (health_ != nullptr && env.device_heard) observe_devices(*health_, env);
 
@@ -156,8 +182,7 @@ void Pipeline::submit(Envelope&& env, std::uint64_t digest) {
     if (observer_ != nullptr) observer_->on_readings(env.readings);
     readings_ingested_.inc(env.readings.size());
   }
-  writer_.push(std::move(env));
-  update_saturation();
+  enqueue(std::move(env));
 }
 
 void Pipeline::submit_health_event(model::Event&& event) {
@@ -165,29 +190,27 @@ void Pipeline::submit_health_event(model::Event&& event) {
   events_ingested_.inc();
   Envelope env;
   env.events.push_back(std::move(event));
-  writer_.push(std::move(env));
-  update_saturation();
+  enqueue(std::move(env));
 }
 
 void Pipeline::submit_system_event(model::Event&& event) {
   events_ingested_.inc();
   Envelope env;
   env.events.push_back(std::move(event));
-  writer_.push(std::move(env));
-  update_saturation();
+  enqueue(std::move(env));
 }
 
 void Pipeline::acknowledge_in_order(AckToken ack) {
   Envelope ack_only;
   ack_only.ack = ack;
-  writer_.push(std::move(ack_only));
-  update_saturation();
+  enqueue(std::move(ack_only));
 }
 
 void Pipeline::update_saturation() {
-  const std::size_t depth = writer_.depth();
+  const std::size_t depth = spool_ != nullptr ? spool_->pending() : writer_.depth();
+  const bool full = spool_ != nullptr && spool_->full();
   const bool now_saturated =
-      saturated_ ? depth > config_.queue_capacity / 2 : depth >= config_.queue_capacity;
+      full || (saturated_ ? depth > config_.queue_capacity / 2 : depth >= config_.queue_capacity);
   if (now_saturated == saturated_) return;
   saturated_ = now_saturated;
   if (saturated_) saturation_episodes_.inc();
@@ -202,14 +225,18 @@ void Pipeline::on_durable(HistoryWriter::Completion&& done) {
   events_duplicate_.inc(r.events_duplicate);
   messages_deduplicated_.inc(r.envelopes_duplicate);
   dead_letters_stored_.inc(r.dead_letters_stored);
-  for (const auto& ack : done.acks) {
+  release(done.acks);
+  update_saturation();
+}
+
+void Pipeline::release(std::span<const AckToken> acks) {
+  for (const auto& ack : acks) {
     if (held_acks_.empty() && (gate_ == nullptr || ack.gate_mark <= gate_->durable())) {
       ack.target->acknowledge(ack.cookie);
     } else {
       held_acks_.push_back(ack);
     }
   }
-  update_saturation();
 }
 
 void Pipeline::gate_advanced() {

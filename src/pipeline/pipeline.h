@@ -15,6 +15,7 @@
 #include "health/health_tracker.h"
 #include "pipeline/envelope.h"
 #include "pipeline/history_writer.h"
+#include "pipeline/spool.h"
 #include "pipeline/validate.h"
 #include "stores/history_store.h"
 #include "stores/live_store.h"
@@ -53,17 +54,19 @@ class DurabilityGate {
 // The only place records flow. Every adapter hands each inbound message to submit() as an
 // Envelope; the pipeline validates it, drops redeliveries it has already taken, and fans it out:
 // events to the live feed at once (they never wait behind telemetry batches), readings to the
-// live store and the live feed, and everything to the history writer, whose commit releases the
-// message's acknowledgement.
+// live store and the live feed, and everything to history. Without a spool, the history commit
+// releases the message's acknowledgement; with one, the spool's sync does, and the history writer
+// drains the spool behind it.
 //
-// Runs on the io executor (submit, completions) plus the history writer's thread. The queue to
-// history is bounded: above queue_capacity the pipeline reports saturation so adapters stop
-// reading (TCP and the broker hold the rest); below half it reports relief.
+// Runs on the io executor (submit, completions) plus the history writer's (and spool's) thread.
+// The queue to history (or to the spool's sync) is bounded: above queue_capacity, or while the
+// spool is full of events, the pipeline reports saturation so adapters stop reading (TCP and the
+// broker hold the rest); below half it reports relief.
 class Pipeline {
  public:
   Pipeline(boost::asio::any_io_executor io, const config::PipelineConfig& config,
            const common::Clock& clock, common::Metrics& metrics, stores::LiveStore& live,
-           stores::HistoryStore& history, LiveFeed& feed);
+           stores::HistoryStore& history, LiveFeed& feed, Spool* spool = nullptr);
 
   void start();
   void stop();
@@ -102,9 +105,13 @@ class Pipeline {
   // Called on the io executor when saturation starts (true) or ends (false).
   void on_saturation(std::function<void(bool)> handler) { on_saturation_ = std::move(handler); }
   bool history_healthy() const { return writer_.healthy(); }
+  // True without a spool.
+  bool spool_healthy() const { return spool_ == nullptr || spool_->healthy(); }
 
  private:
+  void enqueue(Envelope&& env);
   void on_durable(HistoryWriter::Completion&& done);
+  void release(std::span<const AckToken> acks);
   void count_dead_letters(const Envelope& env, bool whole_message);
   bool seen_recently(std::uint64_t digest);
   void update_saturation();
@@ -115,6 +122,8 @@ class Pipeline {
   stores::LiveStore& live_;
   LiveFeed& feed_;
   ValidationLimits limits_;
+  boost::asio::any_io_executor io_;
+  Spool* spool_;
   HistoryWriter writer_;
   bool saturated_ = false;
   health::HealthTracker* health_ = nullptr;
