@@ -6,6 +6,7 @@
 #include "adapters/modbus_rtu/modbus_rtu_adapter.h"
 #include "adapters/modbus_tcp/modbus_tcp_adapter.h"
 #include "adapters/mqtt/mqtt_adapter.h"
+#include "adapters/websocket/websocket_adapter.h"
 
 namespace fieldhub::adapters {
 
@@ -27,6 +28,9 @@ std::vector<std::unique_ptr<Adapter>> make_adapters(boost::asio::any_io_executor
   }
   if (uses("modbus_rtu")) {
     adapters.push_back(std::make_unique<ModbusRtuAdapter>(io, config, pipeline, metrics, clock));
+  }
+  if (uses("websocket")) {
+    adapters.push_back(std::make_unique<WebSocketAdapter>(io, config, pipeline, metrics, clock));
   }
   return adapters;
 }

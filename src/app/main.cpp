@@ -105,6 +105,7 @@ std::string open_alarms_frame(const alarms::AlarmEngine& engine) {
 // The link a device's data arrives on, named as docs/decisions/0006-health-model.md says.
 std::string link_of(const config::Config& cfg, const model::Device& d) {
   if (d.protocol == "mqtt") return "broker";
+  if (d.protocol == "websocket") return "ws:" + d.id;  // one connection per device
   if (const config::ModbusEndpoint* e = cfg.modbus_device(d.id)) {
     return e->rtu ? "serial:" + e->bus : "modbus:" + e->host + ":" + std::to_string(e->port);
   }
@@ -414,7 +415,17 @@ int run(const Options& opts) {
   // An overdue restored device moves on now, before anything is served (io.run() below).
   tracker.advance(clock.now());
   update_gauges();
-  for (auto& a : adapters) a->start();
+  for (auto& a : adapters) {
+    try {
+      a->start();
+    } catch (const std::exception& e) {
+      // A listener that cannot bind (the WebSocket adapter): exit rather than run deaf.
+      common::log(common::LogLevel::error, "main", e.what());
+      for (auto& started : adapters) started->stop();
+      pipeline.stop();
+      return 1;
+    }
+  }
 
   // advance() and the system status every 500 ms; a health snapshot every 30 s (60 ticks).
   constexpr auto health_tick = std::chrono::milliseconds(500);

@@ -56,6 +56,13 @@ const ModbusEndpoint* Config::modbus_device(std::string_view device_id) const {
   return nullptr;
 }
 
+const WebSocketCredential* Config::websocket_credential(std::string_view device_id) const {
+  for (const auto& w : websocket_credentials) {
+    if (w.device_id == device_id) return &w;
+  }
+  return nullptr;
+}
+
 std::uint16_t RegisterSpec::width() const {
   switch (type) {
     case ModbusType::boolean:
@@ -1066,6 +1073,15 @@ void read_devices(Section& root, Config& c) {
         if (t.get(key) != nullptr) s.fail(t.get(key), key, "only for Modbus devices");
       }
     }
+    if (d.protocol == "websocket") {
+      if (!c.websocket.enabled) {
+        s.fail(t.get("protocol"), "protocol",
+               "a websocket device needs the [websocket] section (its listener)");
+      }
+      c.websocket_credentials.push_back({d.id, s.required_string("token")});
+    } else if (t.get("token") != nullptr) {
+      s.fail(t.get("token"), "token", "only for websocket devices");
+    }
     s.check_unknown();
 
     const auto id_line = s.line(t.get("id"));
@@ -1105,29 +1121,34 @@ void read_devices(Section& root, Config& c) {
   }
 }
 
+// "listen" = "host:port" (IPv6 as "[::1]:port").
+void read_listen(Section& s, std::string& address, std::uint16_t& port_out) {
+  const auto listen = s.string("listen");
+  if (!listen) return;
+  const toml::node* n = s.table().get("listen");
+  const auto colon = listen->rfind(':');
+  if (colon == std::string::npos || colon == 0) s.fail(n, "listen", "must be host:port");
+  std::string host = listen->substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const std::string_view port_text = std::string_view(*listen).substr(colon + 1);
+  unsigned port = 0;
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
+      port > 65535) {
+    s.fail(n, "listen", "port must be 1..65535");
+  }
+  address = host;
+  port_out = static_cast<std::uint16_t>(port);
+}
+
 void read_server(Section& root, Config& c, const fs::path& config_dir) {
   const toml::table* t = root.subtable("server");
   if (t == nullptr) return;
   Section s(root.file(), *t, "server");
-  if (auto listen = s.string("listen")) {
-    const toml::node* n = t->get("listen");
-    const auto colon = listen->rfind(':');
-    if (colon == std::string::npos || colon == 0) s.fail(n, "listen", "must be host:port");
-    std::string host = listen->substr(0, colon);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-      host = host.substr(1, host.size() - 2);
-    }
-    const std::string_view port_text = std::string_view(*listen).substr(colon + 1);
-    unsigned port = 0;
-    const auto [end, ec] =
-        std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
-        port > 65535) {
-      s.fail(n, "listen", "port must be 1..65535");
-    }
-    c.server.listen_address = host;
-    c.server.listen_port = static_cast<std::uint16_t>(port);
-  }
+  read_listen(s, c.server.listen_address, c.server.listen_port);
   if (auto dir = s.string("static_dir")) c.server.static_dir = resolve(config_dir, *dir);
   if (auto dir = s.string("vendor_dir")) c.server.vendor_dir = resolve(config_dir, *dir);
   s.check_unknown();
@@ -1168,6 +1189,36 @@ void read_mqtt(Section& root, Config& c) {
   // MQTT's remaining-length field caps a packet at 256 MiB.
   if (auto max = s.integer("max_payload", 1, 268435455))
     m.max_payload = static_cast<std::size_t>(*max);
+  s.check_unknown();
+}
+
+void read_websocket(Section& root, Config& c) {
+  const toml::table* t = root.subtable("websocket");
+  if (t == nullptr) return;
+  Section s(root.file(), *t, "websocket");
+  auto& w = c.websocket;
+  w.enabled = true;
+  read_listen(s, w.listen_address, w.listen_port);
+  if (auto path = s.string("path")) {
+    if (path->empty() || path->front() != '/' || path->find_first_of("?#") != std::string::npos) {
+      s.fail(t->get("path"), "path", "must start with '/' and hold no '?' or '#'");
+    }
+    w.path = *path;
+    while (w.path.size() > 1 && w.path.back() == '/') w.path.pop_back();
+  }
+  if (auto max = s.integer("max_message", 64, 16 * 1024 * 1024)) {
+    w.max_message = static_cast<std::size_t>(*max);
+  }
+  if (auto d = s.duration("idle_timeout", milliseconds{100}, std::chrono::hours{1})) {
+    w.idle_timeout = *d;
+  }
+  if (auto d = s.duration("ping_interval", milliseconds{100}, std::chrono::hours{1})) {
+    w.ping_interval = *d;
+  }
+  if (w.ping_interval >= w.idle_timeout) {
+    s.fail(t->get("ping_interval"), "ping_interval",
+           "must be shorter than idle_timeout (the pong keeps a quiet connection alive)");
+  }
   s.check_unknown();
 }
 
@@ -1358,6 +1409,7 @@ Config build_config(const toml::table& root, const fs::path& file) {
   c.profiles_dir = resolve(dir, s.string("profiles_dir").value_or("profiles"));
   read_server(s, c, dir);
   read_mqtt(s, c);
+  read_websocket(s, c);
   read_pipeline(s, c);
   read_alarm_settings(s, c);
   read_stores(s, c, dir);

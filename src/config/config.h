@@ -43,6 +43,27 @@ struct ServerConfig {
   std::filesystem::path vendor_dir;
 };
 
+// [websocket]: the listener WebSocket devices dial in to (src/adapters/websocket/README.md). Off
+// unless the section is present.
+struct WebSocketConfig {
+  bool enabled = false;
+  std::string listen_address = "127.0.0.1";
+  std::uint16_t listen_port = 8081;
+  std::string path = "/devices";        // a device connects to <path>/<device id>
+  std::size_t max_message = 64 * 1024;  // larger messages: close 1009, counted "too_big"
+  // A connection with no frame (data, ping or pong) for this long is closed as "timeout".
+  std::chrono::milliseconds idle_timeout{30000};
+  // fieldhub pings every connection this often and measures the round trip from the pong.
+  std::chrono::milliseconds ping_interval{10000};
+};
+
+// A WebSocket device's credential, from its [[devices]] entry (`token`). Kept out of
+// model::Device so it never reaches the API, the live feed or a log.
+struct WebSocketCredential {
+  std::string device_id;
+  std::string token;
+};
+
 struct PipelineConfig {
   std::size_t queue_capacity = 200000;  // envelopes waiting for history; adapters pause above it
   std::size_t batch_max = 10000;        // readings per history transaction
@@ -296,10 +317,13 @@ struct Config {
   std::vector<model::Device> devices;
   std::vector<SerialBus> serial_buses;
   std::vector<ModbusEndpoint> modbus_devices;  // one per modbus_tcp / modbus_rtu device
+  WebSocketConfig websocket;
+  std::vector<WebSocketCredential> websocket_credentials;  // one per websocket device
 
   const Profile* profile(std::string_view name) const;
   const SerialBus* serial_bus(std::string_view name) const;
   const ModbusEndpoint* modbus_device(std::string_view device_id) const;
+  const WebSocketCredential* websocket_credential(std::string_view device_id) const;
 };
 
 // Loads the config file and every profile its devices name. Relative paths are resolved against

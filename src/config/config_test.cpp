@@ -401,7 +401,8 @@ TEST_F(ConfigFiles, DuplicateAddress) {
   // The same address under another protocol is another device.
   EXPECT_EQ(error_of(std::string(one_device) +
                      "[[devices]]\nid = \"m2\"\nsite = \"plant\"\nprofile = \"meter\"\n"
-                     "address = \"m1\"\nprotocol = \"websocket\"\n"),
+                     "address = \"m1\"\nprotocol = \"websocket\"\ntoken = \"t\"\n"
+                     "[websocket]\n"),
             "");
 }
 

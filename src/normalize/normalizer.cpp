@@ -175,7 +175,9 @@ struct Normalizer::Impl {
   config::Config config;  // a copy: everything below points into it
   std::vector<TopicPattern> patterns;
   std::vector<CompiledProfile> profiles;
-  NameMap<DeviceEntry> devices;  // MQTT address → device
+  NameMap<DeviceEntry> devices;     // MQTT address → device
+  NameMap<DeviceEntry> ws_devices;  // WebSocket device id → device
+  std::size_t max_message = 0;      // the larger of the MQTT and WebSocket limits
   simdjson::dom::parser parser;
   std::unique_ptr<char[]> buffer;  // payload copy with simdjson's padding, reused
   std::size_t buffer_size = 0;
@@ -207,18 +209,23 @@ struct Normalizer::Impl {
       profiles.push_back(std::move(cp));
     }
     for (const auto& d : config.devices) {
-      if (d.protocol != "mqtt") continue;
+      if (d.protocol != "mqtt" && d.protocol != "websocket") continue;
       const auto it =
           std::find_if(profiles.begin(), profiles.end(),
                        [&](const CompiledProfile& cp) { return cp.profile->name == d.profile; });
       if (it == profiles.end()) continue;  // load_config guarantees it exists
-      devices.emplace(d.address, DeviceEntry{&d, &*it});
+      if (d.protocol == "mqtt") {
+        devices.emplace(d.address, DeviceEntry{&d, &*it});
+      } else {
+        ws_devices.emplace(d.id, DeviceEntry{&d, &*it});
+      }
     }
-    buffer_size = config.mqtt.max_payload + simdjson::SIMDJSON_PADDING;
+    max_message = config.mqtt.max_payload;
+    if (!ws_devices.empty()) max_message = std::max(max_message, config.websocket.max_message);
+    buffer_size = max_message + simdjson::SIMDJSON_PADDING;
     buffer = std::make_unique<char[]>(buffer_size);
     // Allocating up front keeps the hot path free of allocations and fixes the depth limit.
-    if (parser.allocate(std::max<std::size_t>(config.mqtt.max_payload, 64), max_depth) !=
-        simdjson::SUCCESS) {
+    if (parser.allocate(std::max<std::size_t>(max_message, 64), max_depth) != simdjson::SUCCESS) {
       throw std::bad_alloc();
     }
   }
@@ -259,6 +266,9 @@ struct Normalizer::Impl {
     pipeline::Envelope env;
     const model::Device* device = nullptr;
     const CompiledProfile* profile = nullptr;
+    std::string_view adapter = "mqtt";
+    std::string_view link = "broker";
+    bool transport_keys = false;  // "id" and "kind" are the transport's, not attributes
     std::size_t field_rejections = 0;
     std::size_t omitted_rejections = 0;
   };
@@ -304,21 +314,53 @@ struct Normalizer::Impl {
     }
     Role role = Role::telemetry;
     if (!route(m, role)) return std::move(m.env);
+    decode(m, role, m.profile->profile->mqtt.format);
+    return std::move(m.env);
+  }
 
-    // An empty view may have a null data(): memcpy must not see it.
-    if (!payload.empty()) std::memcpy(buffer.get(), payload.data(), payload.size());
-    std::memset(buffer.get() + payload.size(), 0, simdjson::SIMDJSON_PADDING);
-    element root;
-    if (const auto error = parser.parse(buffer.get(), payload.size(), false).get(root)) {
-      reject(m, parse_reason(error), std::string("payload: ") + simdjson::error_message(error));
+  pipeline::Envelope run_device(std::string_view device_id, Role role, std::string_view payload,
+                                model::Timestamp received_ts, const Normalizer::Origin& origin) {
+    Message m;
+    m.topic = origin.source;
+    m.payload = payload;
+    m.received_ts = received_ts;
+    m.adapter = origin.adapter;
+    m.link = origin.link;
+    m.transport_keys = true;
+    if (payload.size() > config.websocket.max_message) {
+      reject(m, "oversized",
+             "payload of " + std::to_string(payload.size()) +
+                 " bytes exceeds websocket.max_message (" +
+                 std::to_string(config.websocket.max_message) + ")");
       return std::move(m.env);
+    }
+    const auto it = ws_devices.find(device_id);
+    if (it == ws_devices.end()) {
+      reject(m, "unknown_device", "no websocket device with id " + quoted("", device_id));
+      return std::move(m.env);
+    }
+    m.device = it->second.device;
+    m.profile = it->second.profile;
+    decode(m, role, PayloadFormat::fieldhub);
+    return std::move(m.env);
+  }
+
+  // Parses m.payload (within the size limit, checked by the caller) and maps it per `format`.
+  void decode(Message& m, Role role, PayloadFormat format) {
+    // An empty view may have a null data(): memcpy must not see it.
+    if (!m.payload.empty()) std::memcpy(buffer.get(), m.payload.data(), m.payload.size());
+    std::memset(buffer.get() + m.payload.size(), 0, simdjson::SIMDJSON_PADDING);
+    element root;
+    if (const auto error = parser.parse(buffer.get(), m.payload.size(), false).get(root)) {
+      reject(m, parse_reason(error), std::string("payload: ") + simdjson::error_message(error));
+      return;
     }
     object obj;
     if (root.get(obj) != simdjson::SUCCESS) {
       reject(m, "not_an_object", "payload must be a JSON object");
-      return std::move(m.env);
+      return;
     }
-    if (m.profile->profile->mqtt.format == PayloadFormat::fieldhub) {
+    if (format == PayloadFormat::fieldhub) {
       if (role == Role::telemetry) {
         fieldhub_telemetry(m, obj);
       } else {
@@ -328,7 +370,6 @@ struct Normalizer::Impl {
       json_message(m, root, role);
     }
     finish(m);
-    return std::move(m.env);
   }
 
   static std::string_view parse_reason(simdjson::error_code error) {
@@ -518,8 +559,8 @@ struct Normalizer::Impl {
       r.quality = model::Quality::uncertain;
       r.quality_reason = "timestamp_in_seconds";
     }
-    r.provenance.adapter = "mqtt";
-    r.provenance.link = "broker";
+    r.provenance.adapter = std::string(m.adapter);
+    r.provenance.link = std::string(m.link);
     return r;
   }
 
@@ -696,6 +737,7 @@ struct Normalizer::Impl {
     w.begin_object();
     for (const auto field : obj) {
       if (field.key == "ts" || field.key == "type") continue;
+      if (m.transport_keys && (field.key == "id" || field.key == "kind")) continue;
       const auto [lo, hi] = std::equal_range(names.begin(), names.end(), field.key);
       if (hi - lo > 1) {
         if (lo->data() == field.key.data()) {
@@ -737,8 +779,8 @@ struct Normalizer::Impl {
     e.received_ts = m.received_ts;
     e.source_ts = time.present ? time.ts : m.received_ts;
     e.source_ts_trusted = time.present;
-    e.provenance.adapter = "mqtt";
-    e.provenance.link = "broker";
+    e.provenance.adapter = std::string(m.adapter);
+    e.provenance.link = std::string(m.link);
     return e;
   }
 
@@ -863,6 +905,14 @@ std::vector<std::string> Normalizer::event_subscriptions() const {
 pipeline::Envelope Normalizer::normalize(std::string_view topic, std::string_view payload,
                                          model::Timestamp received_ts) {
   return impl_->run(topic, payload, received_ts);
+}
+
+pipeline::Envelope Normalizer::normalize_device(std::string_view device_id, Kind kind,
+                                                std::string_view payload,
+                                                model::Timestamp received_ts,
+                                                const Origin& origin) {
+  return impl_->run_device(device_id, kind == Kind::telemetry ? Role::telemetry : Role::event,
+                           payload, received_ts, origin);
 }
 
 }  // namespace fieldhub::normalize

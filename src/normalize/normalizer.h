@@ -41,6 +41,23 @@ class Normalizer {
   pipeline::Envelope normalize(std::string_view topic, std::string_view payload,
                                model::Timestamp received_ts);
 
+  // A message on a device's own connection (WebSocket), where the transport has already said
+  // which device it is and whether it is telemetry or an event. The payload is the fieldhub
+  // format whatever the profile's MQTT mapping; the same checks and reasons as normalize() apply
+  // (the size limit is websocket.max_message). Top-level "id" and "kind" belong to the transport
+  // and are never event attributes. `source` names the message in dead letters; `adapter` and
+  // `link` are the records' provenance. An id that is not a websocket device gives a dead letter
+  // unknown_device.
+  enum class Kind : std::uint8_t { telemetry, event };
+  struct Origin {
+    std::string_view source;
+    std::string_view adapter;
+    std::string_view link;
+  };
+  pipeline::Envelope normalize_device(std::string_view device_id, Kind kind,
+                                      std::string_view payload, model::Timestamp received_ts,
+                                      const Origin& origin);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

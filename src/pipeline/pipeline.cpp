@@ -214,7 +214,7 @@ void Pipeline::update_saturation() {
   if (now_saturated == saturated_) return;
   saturated_ = now_saturated;
   if (saturated_) saturation_episodes_.inc();
-  if (on_saturation_) on_saturation_(saturated_);
+  for (const auto& handler : on_saturation_) handler(saturated_);
 }
 
 void Pipeline::on_durable(HistoryWriter::Completion&& done) {

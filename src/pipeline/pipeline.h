@@ -102,8 +102,11 @@ class Pipeline {
   void gate_advanced();
 
   bool saturated() const { return saturated_; }
-  // Called on the io executor when saturation starts (true) or ends (false).
-  void on_saturation(std::function<void(bool)> handler) { on_saturation_ = std::move(handler); }
+  // Called on the io executor when saturation starts (true) or ends (false). Every adapter that
+  // reads a stream registers one; they are called in registration order.
+  void on_saturation(std::function<void(bool)> handler) {
+    on_saturation_.push_back(std::move(handler));
+  }
   bool history_healthy() const { return writer_.healthy(); }
   // True without a spool.
   bool spool_healthy() const { return spool_ == nullptr || spool_->healthy(); }
@@ -130,7 +133,7 @@ class Pipeline {
   RecordObserver* observer_ = nullptr;
   DurabilityGate* gate_ = nullptr;
   std::deque<AckToken> held_acks_;  // durable in history, waiting for the gate (in order)
-  std::function<void(bool)> on_saturation_;
+  std::vector<std::function<void(bool)>> on_saturation_;
 
   // Digests of recent messages, to drop a broker redelivery of a message still in flight here.
   // Bounded: the broker redelivers only unacknowledged messages, at most its inflight window.

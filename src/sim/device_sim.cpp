@@ -267,4 +267,14 @@ std::vector<Publication> DeviceSim::poll(model::Timestamp now) {
   return out;
 }
 
+std::string ws_message(std::uint64_t id, bool event, std::string_view payload) {
+  std::string out = "{\"id\":";
+  out.append(std::to_string(id)).append(",\"kind\":\"").append(event ? "event" : "telemetry");
+  out.append("\"");
+  // The payload's fields after its '{' (an empty object adds none).
+  if (payload.size() > 2) out.append(",");
+  if (!payload.empty()) out.append(payload.substr(1));
+  return out;
+}
+
 }  // namespace fieldhub::sim

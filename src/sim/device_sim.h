@@ -5,6 +5,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.h"
@@ -51,5 +52,9 @@ class DeviceSim {
   const config::EventSpec* pending_follow_up_ = nullptr;
   std::map<std::string, double, std::less<>> state_;
 };
+
+// The WebSocket device protocol's message for a publication's payload (a fieldhub-format JSON
+// object): {"id": <id>, "kind": "event" | "telemetry", ...the payload's fields}.
+std::string ws_message(std::uint64_t id, bool event, std::string_view payload);
 
 }  // namespace fieldhub::sim

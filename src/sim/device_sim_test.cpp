@@ -26,8 +26,12 @@ TEST(DeviceSim, EveryDemoDeviceSpeaksItsProfileCleanly) {
   normalize::Normalizer normalizer(cfg);
   model::Timestamp now = model::from_micros(1'795'514'400'000'000);
   std::uint32_t seed = 1;
+  std::uint64_t ws_id = 0;
+  std::size_t ws_devices = 0;
   for (const auto& device : cfg.devices) {
-    if (device.protocol != "mqtt") continue;  // polled devices are fieldhub-modbus-sim's
+    // Polled devices are fieldhub-modbus-sim's.
+    if (device.protocol != "mqtt" && device.protocol != "websocket") continue;
+    const bool ws = device.protocol == "websocket";
     const config::Profile* profile = cfg.profile(device.profile);
     ASSERT_NE(profile, nullptr) << device.id;
     DeviceSim sim(device, *profile, seed++, 1.0);
@@ -35,7 +39,14 @@ TEST(DeviceSim, EveryDemoDeviceSpeaksItsProfileCleanly) {
     std::set<std::string> events_seen;
     for (auto t = now; t < now + 2h; t += 1s) {
       for (const auto& p : sim.poll(t)) {
-        const auto env = normalizer.normalize(p.topic, p.payload, t);
+        // WebSocket devices send the same payload in the protocol's envelope, as the sim's link.
+        const auto env =
+            ws ? normalizer.normalize_device(device.id,
+                                             p.event ? normalize::Normalizer::Kind::event
+                                                     : normalize::Normalizer::Kind::telemetry,
+                                             ws_message(++ws_id, p.event, p.payload), t,
+                                             {"ws:" + device.id, "websocket", "ws:" + device.id})
+               : normalizer.normalize(p.topic, p.payload, t);
         ASSERT_TRUE(env.dead_letters.empty())
             << device.id << " " << p.topic << " " << p.payload << " → "
             << env.dead_letters.front().reason << ": " << env.dead_letters.front().detail;
@@ -48,11 +59,13 @@ TEST(DeviceSim, EveryDemoDeviceSpeaksItsProfileCleanly) {
         for (const auto& e : env.events) events_seen.insert(e.type);
       }
     }
+    ws_devices += ws ? 1 : 0;
     EXPECT_EQ(metrics_seen.size(), profile->metrics.size()) << device.id;
     for (const auto& e : profile->events) {
       EXPECT_TRUE(events_seen.contains(e.type)) << device.id << " never raised " << e.type;
     }
   }
+  EXPECT_GE(ws_devices, 2u) << "the demo has a smart lock and a vending machine on WebSocket";
 }
 
 }  // namespace

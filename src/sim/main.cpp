@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // fieldhub-sim: publishes the configured devices' telemetry and events to an MQTT broker, each in
-// its profile's payload shape, so the demo and the tests see every kind of device for real.
+// its profile's payload shape, and plays the WebSocket devices over their own connections to
+// fieldhub, so the demo and the tests see every kind of device for real.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <charconv>
 #include <cstdio>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <set>
 
 #include "adapters/mqtt/mqtt_client.h"
@@ -15,6 +18,7 @@
 #include "common/metrics.h"
 #include "config/config.h"
 #include "sim/device_sim.h"
+#include "sim/ws_device_link.h"
 
 namespace {
 
@@ -34,7 +38,8 @@ struct Options {
 void usage() {
   std::cout << "usage: fieldhub-sim [--config FILE] [--host H] [--port P] [--rate-scale X]\n"
                "                    [--only ID[,ID...]] [--duration SECONDS] [--seed N]\n"
-               "Publishes every MQTT device of the config file as its profile describes.\n";
+               "Publishes every MQTT device of the config file as its profile describes, and\n"
+               "connects every WebSocket device to fieldhub's device listener.\n";
 }
 
 std::optional<Options> parse(int argc, char** argv) {
@@ -99,7 +104,7 @@ int main(int argc, char** argv) {
   std::vector<sim::DeviceSim> devices;
   std::uint32_t seed = opts.seed;
   for (const auto& d : cfg.devices) {
-    if (d.protocol != "mqtt") continue;
+    if (d.protocol != "mqtt" && d.protocol != "websocket") continue;
     if (!opts.only.empty() && !opts.only.contains(d.id)) continue;
     const config::Profile* profile = cfg.profile(d.profile);
     if (profile == nullptr) continue;
@@ -115,6 +120,22 @@ int main(int argc, char** argv) {
   client_options.client_id = "fieldhub-sim-" + std::to_string(::getpid());
   client_options.clean_session = true;
   mqtt::Client client(io.get_executor(), client_options, metrics, clock);
+  // WebSocket devices dial fieldhub's device listener themselves, one connection each.
+  std::map<std::string, std::unique_ptr<sim::WsDeviceLink>> ws_links;
+  for (const auto& d : devices) {
+    const config::WebSocketCredential* cred = cfg.websocket_credential(d.device().id);
+    if (d.device().protocol != "websocket" || cred == nullptr) continue;
+    sim::WsDeviceLink::Options o;
+    const std::string& listen = cfg.websocket.listen_address;
+    o.host = listen == "0.0.0.0" || listen == "::" ? "127.0.0.1" : listen;
+    o.port = cfg.websocket.listen_port;
+    o.path = cfg.websocket.path;
+    o.device_id = cred->device_id;
+    o.token = cred->token;
+    auto link = std::make_unique<sim::WsDeviceLink>(io.get_executor(), o);
+    link->start();
+    ws_links.emplace(cred->device_id, std::move(link));
+  }
   std::uint64_t published = 0;
   std::uint64_t failed = 0;
   client.on_link([&](const mqtt::LinkStatus& s) {
@@ -134,6 +155,7 @@ int main(int argc, char** argv) {
     tick.cancel();
     signals.cancel();
     client.stop();
+    for (auto& [id, link] : ws_links) link->stop();
   };
   signals.async_wait([&](const boost::system::error_code& ec, int) {
     if (!ec) shutdown();
@@ -141,15 +163,27 @@ int main(int argc, char** argv) {
   std::function<void()> step = [&] {
     const auto now = clock.now();
     for (auto& d : devices) {
+      const auto ws = ws_links.find(d.device().id);
       for (auto& p : d.poll(now)) {
+        if (ws != ws_links.end()) {
+          ws->second->send(p.payload, p.event);
+          continue;
+        }
         client.publish(std::move(p.topic), std::move(p.payload), 1, false,
                        [&](std::error_code ec) { ec ? ++failed : ++published; });
       }
     }
     if (opts.duration.count() > 0 && std::chrono::steady_clock::now() - started >= opts.duration) {
+      std::uint64_t ws_acked = 0;
+      std::uint64_t ws_refused = 0;
+      for (const auto& [id, link] : ws_links) {
+        ws_acked += link->acknowledged();
+        ws_refused += link->refused();
+      }
       common::log(common::LogLevel::info, "sim",
                   "done: " + std::to_string(published) + " published, " + std::to_string(failed) +
-                      " failed");
+                      " failed; WebSocket: " + std::to_string(ws_acked) + " acknowledged, " +
+                      std::to_string(ws_refused) + " refused");
       shutdown();
       return;
     }
