@@ -304,5 +304,53 @@ TEST_F(WebSocketIntegration, DroppedConnectionTakesTheDeviceOfflineWithinASecond
   EXPECT_NE(link("ws:ws-lock").find(R"("state":"down")"), std::string::npos) << link("ws:ws-lock");
 }
 
+// A pipeline that saturates all the time (a history queue of 2 envelopes): telemetry is parked
+// and flushed on every relief, and still every message is stored once and acknowledged once.
+TEST(WebSocketBackpressure, ParkedTelemetryIsStoredOnceUnderConstantSaturation) {
+  MosquittoServer broker;
+  broker.start();
+  const std::uint16_t ws_port = free_tcp_port();
+  FieldhubProcess fh({.broker_port = broker.port(),
+                      .devices = 1,
+                      .extra_config = ws_config(ws_port) + "[pipeline]\nqueue_capacity = 2\n"});
+  fh.start();
+  WsDeviceClient dev;
+  ASSERT_EQ(dev.connect(ws_port, "/devices/ws-count", "token-ws-count"), 101) << dev.refusal();
+  const std::int64_t base = now_ms() - 60'000;
+  constexpr std::int64_t total = 2000;
+  // More than the window at once: the device misbehaves, fieldhub stops reading, TCP holds it.
+  for (std::int64_t i = 1; i <= total; ++i) {
+    dev.send(telemetry(static_cast<std::uint64_t>(i), base + i, i));
+  }
+  ASSERT_TRUE(
+      wait_until([&] { return dev.received().size() == static_cast<std::size_t>(total); }, 60s))
+      << dev.received().size() << "\n"
+      << fh.log();
+  const auto answers = dev.received();
+  const std::set<std::string> unique(answers.begin(), answers.end());
+  EXPECT_EQ(unique.size(), answers.size());
+  const auto m = fh.metrics();
+  const auto episodes = m.find("fieldhub_pipeline_saturated_total");
+  ASSERT_NE(episodes, m.end());
+  EXPECT_GT(episodes->second, 0.0) << "the pipeline never saturated: nothing was parked";
+  const auto r = fh.get("/api/v1/devices/ws-count/history?metric=seq&from=" +
+                        model::format_rfc3339(model::from_micros(base * 1000)) + "&to=" +
+                        model::format_rfc3339(model::from_micros((base + total + 1) * 1000)) +
+                        "&limit=100000");
+  ASSERT_TRUE(r && r->first == 200);
+  simdjson::dom::parser parser;
+  std::set<std::int64_t> stored;
+  std::size_t rows = 0;
+  for (auto p : parser.parse(r->second)["points"].get_array()) {
+    stored.insert(static_cast<std::int64_t>(double(p["value"])));
+    ++rows;
+  }
+  std::cout << "under saturation: sent " << total << ", acknowledged " << answers.size()
+            << ", stored " << rows << " (" << stored.size() << " distinct), saturation episodes "
+            << episodes->second << "\n";
+  EXPECT_EQ(rows, static_cast<std::size_t>(total));
+  EXPECT_EQ(stored.size(), static_cast<std::size_t>(total));
+}
+
 }  // namespace
 }  // namespace fieldhub::testing

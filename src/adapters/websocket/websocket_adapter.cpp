@@ -124,15 +124,9 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession> {
         number_(number),
         ping_timer_(impl_->io) {}
 
-  const std::string& device_id() const { return device_id_; }
-
   void run(http::request<http::string_body> req) {
     beast::get_lowest_layer(ws_).expires_never();
-    ws::stream_base::timeout timeout;
-    timeout.handshake_timeout = handshake_timeout;
-    timeout.idle_timeout = impl_->settings.idle_timeout;
-    timeout.keep_alive_pings = false;  // our own pings, timed for the round trip
-    ws_.set_option(timeout);
+    set_idle_timeout(true);
     ws_.read_message_max(impl_->settings.max_message * hard_limit_factor);
     ws_.set_option(ws::stream_base::decorator(
         [](ws::response_type& res) { res.set(http::field::server, "fieldhub"); }));
@@ -161,9 +155,21 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession> {
     close(ws::close_reason(ws::close_code::policy_error, "replaced by a new connection"));
   }
 
+  // fieldhub is stopping: the devices are not at fault, their links stay as they are.
   void shutdown() {
-    replaced_ = true;  // fieldhub stopping: the devices are not at fault
+    replaced_ = true;
     end("fieldhub stopping");
+  }
+
+  // Beast closes a connection from which no frame arrived for idle_timeout (it pings once at half
+  // of it; our own pings, more frequent, keep it from needing to). Off while the connection is not
+  // read because of backpressure: the device is not at fault.
+  void set_idle_timeout(bool on) {
+    ws::stream_base::timeout timeout;
+    timeout.handshake_timeout = handshake_timeout;
+    timeout.idle_timeout = on ? impl_->settings.idle_timeout : ws::stream_base::none();
+    timeout.keep_alive_pings = true;
+    ws_.set_option(timeout);
   }
 
   // The pipeline is relieved: parked telemetry goes first, then reading resumes.
@@ -174,7 +180,10 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession> {
       parked_.pop_front();
       submit(p.payload, p.header, p.received);
     }
-    if (parked_.size() < WebSocketAdapter::max_parked && !reading_ && open_) do_read();
+    if (parked_.size() < WebSocketAdapter::max_parked && !reading_ && open_) {
+      set_idle_timeout(true);
+      do_read();
+    }
   }
 
  private:
@@ -240,7 +249,11 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession> {
     std::string payload = beast::buffers_to_string(buffer_.data());
     buffer_.consume(buffer_.size());
     handle(std::move(payload), impl_->clock.now());
-    if (parked_.size() < WebSocketAdapter::max_parked) do_read();
+    if (parked_.size() < WebSocketAdapter::max_parked) {
+      do_read();
+    } else {
+      set_idle_timeout(false);  // TCP holds the rest until relieved()
+    }
   }
 
   void handle(std::string payload, model::Timestamp received) {
@@ -447,6 +460,9 @@ class Handshake final : public std::enable_shared_from_this<Handshake> {
       if (ec == beast::error::timeout) impl_->count_error({}, "timeout");
       if (ec == http::error::header_limit || ec == http::error::body_limit) {
         impl_->count_error({}, "too_big");
+      } else if (ec != beast::error::timeout && ec != http::error::end_of_stream &&
+                 ec != asio::error::operation_aborted) {
+        impl_->count_error({}, "bad_frame");  // not HTTP
       }
       return;
     }
