@@ -45,6 +45,13 @@ std::int64_t now_ms() {
       .count();
 }
 
+// The shipped profiles of the devices in ws_config(), as a site would use them.
+void copy_profiles(const FieldhubProcess& fh) {
+  for (const char* name : {"code-blue-button.toml", "vending-machine.toml", "smart-lock.toml"}) {
+    std::filesystem::copy_file(source_dir() / "profiles" / name, fh.dir() / "profiles" / name);
+  }
+}
+
 class WebSocketIntegration : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -53,9 +60,7 @@ class WebSocketIntegration : public ::testing::Test {
     ws_port_ = free_tcp_port();
     fh_ = new FieldhubProcess(
         {.broker_port = broker_->port(), .devices = 1, .extra_config = ws_config(ws_port_)});
-    for (const char* name : {"code-blue-button.toml", "vending-machine.toml", "smart-lock.toml"}) {
-      std::filesystem::copy_file(source_dir() / "profiles" / name, fh_->dir() / "profiles" / name);
-    }
+    copy_profiles(*fh_);
     // Adapters listen before the io loop runs: once the API answers, devices can connect.
     fh_->start();
   }
@@ -313,6 +318,7 @@ TEST(WebSocketBackpressure, ParkedTelemetryIsStoredOnceUnderConstantSaturation) 
   FieldhubProcess fh({.broker_port = broker.port(),
                       .devices = 1,
                       .extra_config = ws_config(ws_port) + "[pipeline]\nqueue_capacity = 2\n"});
+  copy_profiles(fh);
   fh.start();
   WsDeviceClient dev;
   ASSERT_EQ(dev.connect(ws_port, "/devices/ws-count", "token-ws-count"), 101) << dev.refusal();
@@ -323,9 +329,9 @@ TEST(WebSocketBackpressure, ParkedTelemetryIsStoredOnceUnderConstantSaturation) 
     dev.send(telemetry(static_cast<std::uint64_t>(i), base + i, i));
   }
   ASSERT_TRUE(
-      wait_until([&] { return dev.received().size() == static_cast<std::size_t>(total); }, 60s))
-      << dev.received().size() << "\n"
-      << fh.log();
+      wait_until([&] { return dev.received().size() == static_cast<std::size_t>(total); }, 30s))
+      << dev.received().size() << " answers\n"
+      << fh.get("/metrics")->second << fh.log();
   const auto answers = dev.received();
   const std::set<std::string> unique(answers.begin(), answers.end());
   EXPECT_EQ(unique.size(), answers.size());

@@ -105,14 +105,15 @@ struct WebSocketAdapter::Impl : std::enable_shared_from_this<Impl> {
   common::Counter& messages;
   bool running = false;
   std::uint32_t next_session = 1;
-  std::unordered_map<std::uint32_t, std::weak_ptr<DeviceSession>> sessions;  // by number
+  // Open connections by number, owned here: a connection that is not being read (backpressure)
+  // and has nothing to write has no operation outstanding to keep it alive.
+  std::unordered_map<std::uint32_t, std::shared_ptr<DeviceSession>> sessions;
   std::unordered_map<std::string, std::weak_ptr<DeviceSession>> by_device;
   std::vector<std::weak_ptr<Handshake>> handshakes;
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> auth_failures;
 };
 
-// One device's connection after the upgrade. Lives as long as one of its operations is
-// outstanding; the adapter holds it weakly.
+// One device's connection after the upgrade. The adapter holds it (Impl::sessions) until end().
 class DeviceSession final : public std::enable_shared_from_this<DeviceSession> {
  public:
   DeviceSession(beast::tcp_stream stream, std::shared_ptr<WebSocketAdapter::Impl> impl,
@@ -388,6 +389,7 @@ class DeviceSession final : public std::enable_shared_from_this<DeviceSession> {
   void end(const std::string& why) {
     if (ended_) return;
     ended_ = true;
+    const auto self = shared_from_this();  // erasing it from the adapter must not destroy it here
     ping_timer_.cancel();
     pending_.clear();
     parked_.clear();
@@ -559,9 +561,7 @@ void WebSocketAdapter::Impl::do_accept() {
 void WebSocketAdapter::Impl::on_saturation(bool saturated) {
   if (saturated) return;  // sessions park telemetry as they read it
   std::vector<std::shared_ptr<DeviceSession>> live;
-  for (const auto& [number, weak] : sessions) {
-    if (auto s = weak.lock()) live.push_back(std::move(s));
-  }
+  for (const auto& [number, session] : sessions) live.push_back(session);
   for (const auto& s : live) s->relieved();
 }
 
@@ -576,9 +576,7 @@ void WebSocketAdapter::Impl::stop() {
   }
   handshakes.clear();
   std::vector<std::shared_ptr<DeviceSession>> live;
-  for (const auto& [number, weak] : sessions) {
-    if (auto s = weak.lock()) live.push_back(std::move(s));
-  }
+  for (const auto& [number, session] : sessions) live.push_back(session);
   for (const auto& s : live) s->shutdown();
 }
 
@@ -624,7 +622,7 @@ void WebSocketAdapter::stop() {
 void WebSocketAdapter::acknowledge(std::uint64_t cookie) {
   const auto it = impl_->sessions.find(static_cast<std::uint32_t>(cookie >> 32));
   if (it == impl_->sessions.end()) return;  // that connection is gone: the device resends
-  if (auto session = it->second.lock()) session->answer(static_cast<std::uint32_t>(cookie));
+  it->second->answer(static_cast<std::uint32_t>(cookie));
 }
 
 std::uint16_t WebSocketAdapter::port() const {
