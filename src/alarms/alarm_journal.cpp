@@ -11,6 +11,7 @@
 #include <map>
 #include <optional>
 
+#include "common/fd_io.h"
 #include "common/json_writer.h"
 #include "common/log.h"
 
@@ -31,18 +32,6 @@ void time_or_null(common::JsonWriter& w, std::string_view key,
   } else {
     w.key(key).null();
   }
-}
-
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
 }
 
 bool sync_folder(const std::filesystem::path& folder) {
@@ -250,7 +239,7 @@ bool AlarmJournal::flush(std::chrono::milliseconds timeout) {
 
 bool AlarmJournal::write_out(const std::string& text) {
   if (fd_ < 0) fd_ = ::open(file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd_ >= 0 && write_all(fd_, text) && ::fdatasync(fd_) == 0) return true;
+  if (fd_ >= 0 && common::write_all(fd_, text) && ::fdatasync(fd_) == 0) return true;
   // The file may hold part of the text: loading skips a torn line, and the text is written again
   // whole (the last line per alarm wins, so a repeat is harmless).
   if (fd_ >= 0) ::close(fd_);
@@ -313,7 +302,7 @@ bool AlarmJournal::compact(const std::vector<const Alarm*>& keep) {
   }
   std::string text;
   for (const Alarm* a : keep) text += encode(*a);
-  const bool ok = write_all(fd, text) && ::fsync(fd) == 0;
+  const bool ok = common::write_all(fd, text) && ::fsync(fd) == 0;
   ::close(fd);
   std::error_code ec;
   if (!ok || (std::filesystem::rename(tmp, file_, ec), ec) || !sync_folder(file_.parent_path())) {

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/fd_io.h"
 #include "common/log.h"
 #include "pipeline/spool_codec.h"
 
@@ -38,18 +39,6 @@ std::optional<std::uint64_t> segment_seq(const fs::path& p) {
     v = v * 10 + static_cast<std::uint64_t>(name[i] - '0');
   }
   return v;
-}
-
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
 }
 
 bool sync_folder(const fs::path& folder) {
@@ -393,7 +382,7 @@ bool Spool::write_batch(std::vector<Pending>& batch, const std::string& encoded,
       created.push_back(seq);
       active_bytes = 0;
     }
-    if (!write_all(active_fd_, std::string_view(encoded).substr(begin, size))) {
+    if (!common::write_all(active_fd_, std::string_view(encoded).substr(begin, size))) {
       ok = false;
       break;
     }
@@ -514,7 +503,7 @@ bool Spool::strip_segment(std::map<std::uint64_t, Segment>::iterator it) {
   }
   const fs::path tmp = seg.path.string() + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  bool ok = fd >= 0 && write_all(fd, out) && ::fsync(fd) == 0;
+  bool ok = fd >= 0 && common::write_all(fd, out) && ::fsync(fd) == 0;
   if (fd >= 0) ::close(fd);
   std::error_code ec;
   ok = ok && (fs::rename(tmp, seg.path, ec), !ec) && sync_folder(options_.dir);
