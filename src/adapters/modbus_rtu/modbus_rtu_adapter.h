@@ -5,9 +5,8 @@
 #include <memory>
 #include <vector>
 
-#include "adapters/adapter.h"
+#include "adapters/modbus/poll_wiring.h"
 #include "adapters/modbus_rtu/rtu_poller.h"
-#include "adapters/writable.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "config/config.h"
@@ -20,28 +19,17 @@ namespace fieldhub::adapters {
 // pipeline, its readings with provenance adapter "modbus_rtu" and link = the bus name. Bus state
 // and errors go to the pipeline's health tracker as link "serial:<bus>". Runs on the io executor
 // (each bus on a strand of it); `config` outlives the adapter.
-class ModbusRtuAdapter final : public Adapter, public Writable {
+class ModbusRtuAdapter final : public PollingAdapter<modbus::RtuPoller> {
  public:
   ModbusRtuAdapter(boost::asio::any_io_executor io, const config::Config& config,
                    pipeline::Pipeline& pipeline, common::Metrics& metrics,
                    const common::Clock& clock, modbus::RtuPollerOptions options = {});
 
   std::string_view name() const override { return "modbus_rtu"; }
-  void start() override;
-  void stop() override;
-  void write(std::string_view device_id, std::string_view metric, model::Value value,
-             WriteCallback done) override;
-
-  const modbus::RtuPoller& poller() const { return *poller_; }
 
   // The config's modbus_rtu devices as poll targets (devices whose profile has no registers are
   // skipped: there is nothing to read).
   static std::vector<modbus::RtuDeviceTarget> targets(const config::Config& config);
-
- private:
-  pipeline::Pipeline& pipeline_;
-  std::unique_ptr<modbus::RtuPoller> poller_;
-  bool stopped_ = false;
 };
 
 }  // namespace fieldhub::adapters

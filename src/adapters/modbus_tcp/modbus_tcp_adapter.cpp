@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "adapters/modbus_tcp/modbus_tcp_adapter.h"
 
-#include "adapters/modbus/poll_wiring.h"
-
 namespace fieldhub::adapters {
 
 std::vector<modbus::TcpDeviceTarget> ModbusTcpAdapter::targets(const config::Config& config) {
@@ -33,29 +31,11 @@ std::vector<modbus::TcpDeviceTarget> ModbusTcpAdapter::targets(const config::Con
 ModbusTcpAdapter::ModbusTcpAdapter(boost::asio::any_io_executor io, const config::Config& config,
                                    pipeline::Pipeline& pipeline, common::Metrics& metrics,
                                    const common::Clock& clock, modbus::TcpPollerOptions options)
-    : pipeline_(pipeline) {
-  poller_ = std::make_unique<modbus::TcpPoller>(
-      io, targets(config), std::move(options), metrics, clock,
-      [this](const std::string&, const std::string&, std::vector<model::Reading>&& readings) {
-        if (!stopped_) submit_cycle(pipeline_, std::move(readings));
-      });
+    : PollingAdapter(pipeline) {
   // The composition root registers each Modbus TCP device on link "modbus:host:port".
-  poller_->set_status_hooks(poll_hooks(pipeline_, "modbus:", stopped_));
-}
-
-void ModbusTcpAdapter::start() {
-  stopped_ = false;
-  poller_->start();
-}
-
-void ModbusTcpAdapter::stop() {
-  stopped_ = true;
-  poller_->stop();
-}
-
-void ModbusTcpAdapter::write(std::string_view device_id, std::string_view metric,
-                             model::Value value, WriteCallback done) {
-  poller_->write(device_id, metric, std::move(value), std::move(done));
+  attach(std::make_unique<modbus::TcpPoller>(io, targets(config), std::move(options), metrics,
+                                             clock, cycle_sink()),
+         "modbus:");
 }
 
 }  // namespace fieldhub::adapters

@@ -5,9 +5,8 @@
 #include <memory>
 #include <vector>
 
-#include "adapters/adapter.h"
+#include "adapters/modbus/poll_wiring.h"
 #include "adapters/modbus_tcp/tcp_poller.h"
-#include "adapters/writable.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "config/config.h"
@@ -19,28 +18,17 @@ namespace fieldhub::adapters {
 // modbus::TcpPoller. Each device's cycle becomes one Envelope submitted to the pipeline
 // (no acknowledgement: a poll is simply repeated), its readings with provenance adapter
 // "modbus_tcp" and link "host:port". Runs on the io executor; `config` outlives the adapter.
-class ModbusTcpAdapter final : public Adapter, public Writable {
+class ModbusTcpAdapter final : public PollingAdapter<modbus::TcpPoller> {
  public:
   ModbusTcpAdapter(boost::asio::any_io_executor io, const config::Config& config,
                    pipeline::Pipeline& pipeline, common::Metrics& metrics,
                    const common::Clock& clock, modbus::TcpPollerOptions options = {});
 
   std::string_view name() const override { return "modbus_tcp"; }
-  void start() override;
-  void stop() override;
-  void write(std::string_view device_id, std::string_view metric, model::Value value,
-             WriteCallback done) override;
-
-  const modbus::TcpPoller& poller() const { return *poller_; }
 
   // The config's modbus_tcp devices as poll targets (devices whose profile has no registers are
   // skipped: there is nothing to read).
   static std::vector<modbus::TcpDeviceTarget> targets(const config::Config& config);
-
- private:
-  pipeline::Pipeline& pipeline_;
-  std::unique_ptr<modbus::TcpPoller> poller_;
-  bool stopped_ = false;
 };
 
 }  // namespace fieldhub::adapters
