@@ -3,7 +3,9 @@
 // reports what arrived where:
 //   --mode bare      a bare subscriber in this process (the broker's own limit, same run);
 //   --mode fieldhub  fieldhub as the subscriber: sustained readings/s fully stored (from its
-//                    /metrics), publish → live feed latency (WebSocket /api/v1/live), and
+//                    /metrics), publish → live feed latency (WebSocket /api/v1/live),
+//                    history commit time per batch (fieldhub_history_commit_seconds: batches,
+//                    mean, and the histogram bucket bound that holds p50 and p99), and
 //                    fieldhub's CPU and peak RSS (from /proc/<pid>).
 // Every loop is bounded by --count and --timeout.
 #include <simdjson.h>
@@ -23,6 +25,7 @@
 #include <boost/beast/websocket.hpp>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -86,6 +89,54 @@ double scrape(std::uint16_t port, const std::string& name) {
   }
   return sum;
 }
+
+// A histogram's cumulative bucket counts from /metrics (upper bound in seconds → count), with
+// its _sum and _count.
+struct HistogramScrape {
+  std::vector<std::pair<double, double>> buckets;  // le, cumulative count; in /metrics order
+  double sum = 0;
+  double count = 0;
+
+  static HistogramScrape read(std::uint16_t port, const std::string& name) {
+    HistogramScrape h;
+    std::istringstream in(http_get(port, "/metrics"));
+    std::string line;
+    const std::string bucket = name + "_bucket{le=\"";
+    while (std::getline(in, line)) {
+      if (line.rfind(name, 0) != 0) continue;
+      const double value = std::stod(line.substr(line.rfind(' ') + 1));
+      if (line.rfind(bucket, 0) == 0) {
+        const std::string le =
+            line.substr(bucket.size(), line.find('"', bucket.size()) - bucket.size());
+        h.buckets.emplace_back(
+            le == "+Inf" ? std::numeric_limits<double>::infinity() : std::stod(le), value);
+      } else if (line.rfind(name + "_sum ", 0) == 0) {
+        h.sum = value;
+      } else if (line.rfind(name + "_count ", 0) == 0) {
+        h.count = value;
+      }
+    }
+    return h;
+  }
+  // The observations since `before` (same buckets).
+  HistogramScrape operator-(const HistogramScrape& before) const {
+    HistogramScrape d = *this;
+    for (std::size_t i = 0; i < d.buckets.size() && i < before.buckets.size(); ++i) {
+      d.buckets[i].second -= before.buckets[i].second;
+    }
+    d.sum -= before.sum;
+    d.count -= before.count;
+    return d;
+  }
+  // Upper bound of the bucket that holds quantile q: "p99 ≤ this"; 0 without observations.
+  double quantile_upper_bound(double q) const {
+    if (count <= 0) return 0;
+    for (const auto& [le, cumulative] : buckets) {
+      if (cumulative >= q * count) return le;
+    }
+    return std::numeric_limits<double>::infinity();
+  }
+};
 
 // The oracle's counters, as deltas over a run.
 struct Oracle {
@@ -364,6 +415,9 @@ double percentile(std::vector<double>& v, double p) {
 
 int run_fieldhub(const Options& o) {
   const Oracle before_counts = Oracle::read(o.http_port);
+  // PostgreSQL (or SQLite) commit time per history batch, over this run.
+  const std::string commit_metric = "fieldhub_history_commit_seconds";
+  const HistogramScrape before_commits = HistogramScrape::read(o.http_port, commit_metric);
   const ProcStat before = proc_stat(o.pid);
   std::vector<std::int64_t> sent(static_cast<std::size_t>(o.count), 0);
   // One watcher per open dashboard; readings are timed on the first, events on every one.
@@ -407,6 +461,8 @@ int run_fieldhub(const Options& o) {
   for (auto& f : feeds) f->stop();
   const ProcStat after = proc_stat(o.pid);
   const Oracle counts = Oracle::read(o.http_port) - before_counts;
+  const HistogramScrape commits =
+      HistogramScrape::read(o.http_port, commit_metric) - before_commits;
   const double seconds = std::chrono::duration<double>(done_at - pub.started()).count();
 
   std::vector<double> latency_ms;
@@ -445,7 +501,11 @@ int run_fieldhub(const Options& o) {
             << " cpu_percent=" << 100.0 * (after.cpu_seconds - before.cpu_seconds) / seconds
             << " peak_rss_mib=" << after.peak_rss_mib << " received=" << counts.received
             << " duplicate=" << counts.duplicate << " deduplicated=" << counts.deduplicated
-            << " rejected=" << counts.rejected;
+            << " rejected=" << counts.rejected << " commit_batches=" << commits.count
+            << " commit_mean_ms="
+            << (commits.count > 0 ? 1000.0 * commits.sum / commits.count : 0.0)
+            << " commit_p50_le_ms=" << 1000.0 * commits.quantile_upper_bound(0.50)
+            << " commit_p99_le_ms=" << 1000.0 * commits.quantile_upper_bound(0.99);
   if (o.event_every > 0) {
     std::cout << " dashboards=" << o.dashboards << " events_sent=" << events_sent
               << " event_frames_seen=" << event_ms.size()
