@@ -6,6 +6,11 @@
 #   bench/run-e2e.sh [COUNT] [DEVICES]   (env: DASHBOARDS=20 live sessions timing urgent events,
 #   SWEEP="5000 10000" extra paced rates, BUILD_DIR, LOAD_TIMEOUT,
 #   PACED=<msgs/s> instead of 70 % of the measured rate (to compare two binaries at one rate),
+#   QUICK=1 with PACED: only the paced and idle runs (no bare or as-fast-as-possible runs),
+#   CONSOLES=<n> alarm consoles (telemetry off) beside the dashboards, timing events too,
+#   BOARD_INTERVAL=<ms> the dashboards after the first take telemetry at this interval (the
+#   dashboard's device board asks for 250),
+#   PERF=1 perf record fieldhub for 15 s of the paced run into $PERF_OUT (/tmp/fieldhub-e2e.perf),
 #   FIELDHUB=<path> another fieldhub binary (e.g. one built from an earlier commit),
 #   CAPACITY="1 5 20 50" dashboards × CAPACITY_RATES="5000 10000" msgs/s (10 s each): the
 #   fan-out capacity table,
@@ -94,8 +99,9 @@ fi
 } > "$work/fieldhub.toml"
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, count=$count devices=$devices"
+quick=${QUICK:+${PACED:?QUICK=1 needs PACED}}
 # The broker's own limit first, before fieldhub subscribes.
-"$build/bin/fieldhub-load" --mode bare --broker-port "$broker_port" --count "$count" --devices "$devices" --site bare
+[ -n "$quick" ] || "$build/bin/fieldhub-load" --mode bare --broker-port "$broker_port" --count "$count" --devices "$devices" --site bare
 
 "${FIELDHUB:-$build/bin/fieldhub}" --config "$work/fieldhub.toml" >"$work/fieldhub.out" 2>"$work/fieldhub.log" & fh=$!; pids+=($fh)
 wait_port "$http_port"
@@ -107,17 +113,25 @@ run() {
     --pid "$fh" --devices "$devices" --first-seq "$seq0" --timeout "${LOAD_TIMEOUT:-300}" "$@"
   seq0=$((seq0 + 10000000))
 }
-max1=$(run --count "$count" --values 1)
-echo "$max1"
-run --count $((count / 4)) --values 10
-rate=$(sed -n 's/.*msgs_per_s=\([0-9.]*\).*/\1/p' <<<"$max1")
+if [ -z "$quick" ]; then
+  max1=$(run --count "$count" --values 1)
+  echo "$max1"
+  run --count $((count / 4)) --values 10
+fi
+rate=$(sed -n 's/.*msgs_per_s=\([0-9.]*\).*/\1/p' <<<"${max1:-}")
 paced=${PACED:-$(awk -v r="$rate" 'BEGIN { printf "%d", r * 0.7 }')}
 dashboards=${DASHBOARDS:-20}
+consoles=${CONSOLES:-0}
+watchers=(--dashboards "$dashboards" --consoles "$consoles" --board-interval "${BOARD_INTERVAL:-0}")
 why=${PACED:+given}
-echo "# paced at ${why:-70 % of the sustained rate}: $paced msgs/s, one in 100 an urgent event, $dashboards dashboards"
-run --count $((paced * 20)) --values 1 --rate "$paced" --event-every 100 --dashboards "$dashboards"
-echo "# idle: 1000 urgent events at 50/s, $dashboards dashboards"
-run --count 1000 --values 1 --rate 50 --event-every 1 --dashboards "$dashboards"
+echo "# paced at ${why:-70 % of the sustained rate}: $paced msgs/s, one in 100 an urgent event, $dashboards dashboards, $consoles consoles"
+if [ "${PERF:-0}" = 1 ]; then  # fieldhub's paced run, 15 s of it, call graphs
+  timeout 30 perf record -F 499 -g -p "$fh" -o "${PERF_OUT:-/tmp/fieldhub-e2e.perf}" -- sleep 15 \
+    >/dev/null 2>&1 &
+fi
+run --count $((paced * 20)) --values 1 --rate "$paced" --event-every 100 "${watchers[@]}"
+echo "# idle: 1000 urgent events at 50/s, $dashboards dashboards, $consoles consoles"
+run --count 1000 --values 1 --rate 50 --event-every 1 "${watchers[@]}"
 for rate in ${SWEEP:-}; do
   echo "# paced at $rate msgs/s for 10 s, one in 100 an urgent event, $dashboards dashboards"
   run --count $((rate * 10)) --values 1 --rate "$rate" --event-every 100 --dashboards "$dashboards"

@@ -56,6 +56,8 @@ struct Options {
   std::int64_t first_seq = 0;
   std::int64_t event_every = 0;  // every Nth message is an urgent event instead of telemetry
   int dashboards = 1;            // live feed sessions watching (events are timed on each)
+  int consoles = 0;  // alarm consoles: live feed sessions with telemetry off (events timed too)
+  int board_interval_ms = 0;  // dashboards after the first ask for telemetry at this interval
 };
 
 std::int64_t now_ns() {
@@ -286,7 +288,9 @@ class Publisher {
 // Reads the live feed and records when each numbered reading arrived.
 class FeedWatcher {
  public:
-  FeedWatcher(const Options& o, std::vector<std::int64_t>& seen_ns) : o_(o), seen_ns_(seen_ns) {}
+  // query: what the session asks for beyond the site ("&telemetry=off", "&interval_ms=250").
+  FeedWatcher(const Options& o, std::vector<std::int64_t>& seen_ns, std::string query)
+      : o_(o), seen_ns_(seen_ns), query_(std::move(query)) {}
 
   void start() {
     thread_ = std::thread([this] { run(); });
@@ -307,7 +311,8 @@ class FeedWatcher {
     ws::stream<boost::asio::ip::tcp::socket> stream(io);
     try {
       stream.next_layer().connect({boost::asio::ip::make_address("127.0.0.1"), o_.http_port});
-      stream.handshake("127.0.0.1:" + std::to_string(o_.http_port), "/api/v1/live?site=" + o_.site);
+      stream.handshake("127.0.0.1:" + std::to_string(o_.http_port),
+                       "/api/v1/live?site=" + o_.site + query_);
       stream.next_layer().non_blocking(false);
       timeval tv{0, 200000};
       setsockopt(stream.next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -365,6 +370,7 @@ class FeedWatcher {
 
   const Options& o_;
   std::vector<std::int64_t>& seen_ns_;
+  const std::string query_;
   std::thread thread_;
   std::atomic<bool> open_{false};
   std::atomic<bool> stop_{false};
@@ -420,12 +426,19 @@ int run_fieldhub(const Options& o) {
   const HistogramScrape before_commits = HistogramScrape::read(o.http_port, commit_metric);
   const ProcStat before = proc_stat(o.pid);
   std::vector<std::int64_t> sent(static_cast<std::size_t>(o.count), 0);
-  // One watcher per open dashboard; readings are timed on the first, events on every one.
-  std::vector<std::vector<std::int64_t>> seen_by(static_cast<std::size_t>(o.dashboards),
-                                                 std::vector<std::int64_t>(sent.size(), 0));
+  // One watcher per open dashboard, then one per console; readings are timed on the first (every
+  // tick), events on every one.
+  std::vector<std::vector<std::int64_t>> seen_by(
+      static_cast<std::size_t>(o.dashboards + o.consoles),
+      std::vector<std::int64_t>(sent.size(), 0));
   std::vector<std::unique_ptr<FeedWatcher>> feeds;
   for (auto& seen_ns : seen_by) {
-    feeds.push_back(std::make_unique<FeedWatcher>(o, seen_ns));
+    const auto n = static_cast<int>(feeds.size());
+    std::string query = n >= o.dashboards ? "&telemetry=off"
+                        : n > 0 && o.board_interval_ms > 0
+                            ? "&interval_ms=" + std::to_string(o.board_interval_ms)
+                            : "";
+    feeds.push_back(std::make_unique<FeedWatcher>(o, seen_ns, std::move(query)));
     feeds.back()->start();
   }
   const std::vector<std::int64_t>& seen = seen_by.front();
@@ -468,6 +481,7 @@ int run_fieldhub(const Options& o) {
   std::vector<double> latency_ms;
   std::vector<double> event_ms;      // each event on each dashboard
   std::vector<double> event_all_ms;  // each event on the last dashboard to show it
+  std::vector<double> console_ms;    // each event on each console
   std::int64_t events_sent = 0;
   std::int64_t events_missed = 0;  // event × dashboard pairs never seen
   for (std::size_t i = 0; i < sent.size(); ++i) {
@@ -480,13 +494,15 @@ int run_fieldhub(const Options& o) {
       continue;
     }
     double last = 0;
-    for (const auto& seen_ns : seen_by) {
+    for (std::size_t f = 0; f < seen_by.size(); ++f) {
+      const auto& seen_ns = seen_by[f];
       if (seen_ns[i] == 0) {
         ++events_missed;
         continue;
       }
       const double ms = static_cast<double>(seen_ns[i] - sent[i]) / 1e6;
       event_ms.push_back(ms);
+      if (f >= static_cast<std::size_t>(o.dashboards)) console_ms.push_back(ms);
       last = std::max(last, ms);
     }
     event_all_ms.push_back(last);
@@ -515,6 +531,12 @@ int run_fieldhub(const Options& o) {
               << " event_max_ms=" << (event_ms.empty() ? 0 : event_ms.back())
               << " event_on_all_p99_ms=" << percentile(event_all_ms, 0.99)
               << " event_on_all_max_ms=" << (event_all_ms.empty() ? 0 : event_all_ms.back());
+    if (o.consoles > 0) {
+      std::cout << " consoles=" << o.consoles
+                << " console_event_p50_ms=" << percentile(console_ms, 0.50)
+                << " console_event_p99_ms=" << percentile(console_ms, 0.99)
+                << " console_event_max_ms=" << (console_ms.empty() ? 0 : console_ms.back());
+    }
   }
   std::cout << "\n";
   return stored >= expected ? 0 : 1;
@@ -525,7 +547,7 @@ void usage() {
       << "usage: fieldhub-load --mode bare|fieldhub --broker-port P [--http-port H] [--pid PID]\n"
          "         [--count N] [--devices D] [--values V] [--rate MSGS_PER_S] [--window W]\n"
          "         [--site S] [--timeout SECONDS] [--first-seq N] [--event-every N]\n"
-         "         [--dashboards N]\n";
+         "         [--dashboards N] [--consoles N] [--board-interval MS]\n";
 }
 
 }  // namespace
@@ -569,6 +591,10 @@ int main(int argc, char** argv) {
         o.event_every = std::stoll(v);
       else if (arg == "--dashboards")
         o.dashboards = std::max(1, std::stoi(v));
+      else if (arg == "--consoles")
+        o.consoles = std::max(0, std::stoi(v));
+      else if (arg == "--board-interval")
+        o.board_interval_ms = std::max(0, std::stoi(v));
       else
         throw std::invalid_argument("unknown argument " + arg);
     }

@@ -4,6 +4,8 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <charconv>
+#include <optional>
 #include <vector>
 
 #include "common/json_writer.h"
@@ -35,8 +37,18 @@ void write_filter(JsonWriter& w, const LiveFilter& f) {
     w.end_array();
   }
   w.field("telemetry", f.telemetry);
+  if (f.interval.count() > 0) w.field("interval_ms", static_cast<std::int64_t>(f.interval.count()));
   w.end_object();
 }
+
+// interval_ms: whole milliseconds, 0 (every tick) up to max_live_interval.
+std::optional<std::chrono::milliseconds> interval_from(std::int64_t ms) {
+  if (ms < 0 || ms > max_live_interval.count()) return std::nullopt;
+  return std::chrono::milliseconds{ms};
+}
+
+constexpr std::string_view interval_error =
+    "'interval_ms' must be a whole number of milliseconds from 0 to 10000";
 
 void normalize_devices(std::vector<std::string>& devices) {
   std::sort(devices.begin(), devices.end());
@@ -53,7 +65,8 @@ std::shared_ptr<const std::string> error_frame(std::string_view message) {
 
 LiveFilterParse parse_live_filter(std::span<const std::pair<std::string, std::string>> query) {
   LiveFilterParse out;
-  bool seen_site = false, seen_device = false, seen_devices = false, seen_telemetry = false;
+  bool seen_site = false, seen_device = false, seen_devices = false, seen_telemetry = false,
+       seen_interval = false;
   const auto once = [&out](bool& seen, const std::string& key) {
     if (seen) out.error = "parameter '" + key + "' given twice";
     seen = true;
@@ -84,6 +97,18 @@ LiveFilterParse parse_live_filter(std::span<const std::pair<std::string, std::st
         break;
       }
       out.filter.telemetry = v == "on";
+    } else if (k == "interval_ms") {
+      if (!once(seen_interval, k)) break;
+      std::int64_t ms = -1;
+      const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), ms);
+      const auto interval = ec == std::errc{} && end == v.data() + v.size()
+                                ? interval_from(ms)
+                                : std::optional<std::chrono::milliseconds>{};
+      if (!interval) {
+        out.error = std::string(interval_error);
+        break;
+      }
+      out.filter.interval = *interval;
     } else {
       out.error = "unknown parameter '" + k + "'";
       break;
@@ -171,8 +196,9 @@ LiveHub::SessionId LiveHub::attach(LiveSink& sink, LiveFilter filter) {
   Session& s = sessions_[id];
   s.sink = &sink;
   normalize_devices(filter.devices);
+  if (filter.interval <= limits_.telemetry_tick) filter.interval = {};
   s.filter = std::move(filter);
-  if (s.filter.telemetry) ++telemetry_sessions_;
+  count_telemetry(s.filter, +1);
 
   std::string hello;
   JsonWriter w(hello);
@@ -196,20 +222,22 @@ LiveHub::SessionId LiveHub::attach(LiveSink& sink, LiveFilter filter) {
 void LiveHub::set_flush_scheduler(std::function<void(std::chrono::milliseconds)> schedule) {
   schedule_flush_ = std::move(schedule);
   flush_scheduled_ = false;
-  if (!batch_.empty()) {
-    if (schedule_flush_) {
-      flush_scheduled_ = true;
-      schedule_flush_(limits_.telemetry_tick);
-    } else {
-      flush_telemetry();
-    }
-  }
+  request_flush();
+}
+
+void LiveHub::count_telemetry(const LiveFilter& filter, int delta) {
+  if (!filter.telemetry) return;
+  telemetry_sessions_ += static_cast<std::size_t>(delta);
+  const auto it = batches_.try_emplace(filter.interval).first;
+  it->second.sessions += static_cast<std::size_t>(delta);
+  // Nobody takes this interval any more: what waits for it goes nowhere.
+  if (it->second.sessions == 0) batches_.erase(it);
 }
 
 void LiveHub::detach(SessionId id) {
   const auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
-  if (it->second.filter.telemetry && !it->second.closed) --telemetry_sessions_;
+  if (!it->second.closed) count_telemetry(it->second.filter, -1);
   sessions_.erase(it);
   sessions_gauge_.add(-1);
 }
@@ -223,8 +251,9 @@ void LiveHub::on_sent(SessionId id) {
 
 void LiveHub::set_filter(Session& s, LiveFilter filter) {
   normalize_devices(filter.devices);
-  if (s.filter.telemetry) --telemetry_sessions_;
-  if (filter.telemetry) ++telemetry_sessions_;
+  if (filter.interval <= limits_.telemetry_tick) filter.interval = {};
+  count_telemetry(s.filter, -1);
+  count_telemetry(filter, +1);
   s.filter = std::move(filter);
   // The snapshot that follows supersedes whatever telemetry waited under the old filter.
   s.telemetry.clear();
@@ -271,6 +300,12 @@ void LiveHub::on_message(SessionId id, std::string_view text) {
       if (field.value.get(filter.telemetry) != simdjson::SUCCESS) {
         return refuse("'telemetry' must be true or false");
       }
+    } else if (field.key == "interval_ms") {
+      std::int64_t ms = -1;
+      const auto interval =
+          field.value.get(ms) == simdjson::SUCCESS ? interval_from(ms) : std::nullopt;
+      if (!interval) return refuse(interval_error);
+      filter.interval = *interval;
     } else {
       return refuse(std::string("unknown member '").append(field.key).append("'"));
     }
@@ -289,6 +324,7 @@ void LiveHub::on_message(SessionId id, std::string_view text) {
 
 void LiveHub::publish_readings(std::span<const model::Reading> readings) {
   if (telemetry_sessions_ == 0 || readings.empty()) return;
+  const auto now = clock_.now();
   for (const auto& r : readings) {
     auto& [device, info] = device_entry(r.device_id);
     auto key_it = info.keys.find(r.metric);
@@ -299,48 +335,62 @@ void LiveHub::publish_readings(std::span<const model::Reading> readings) {
         continue;
       }
       key_it = info.keys.emplace(r.metric, next_key_++).first;
-      batch_slot_.push_back(0);
     }
     const Key key = key_it->second;
     const auto ts = r.ts();
-    std::uint32_t& slot = batch_slot_[key];
-    if (slot != 0 && batch_[slot - 1].ts > ts) {
-      // Never let an older value (out-of-order arrival) replace a newer unsent one.
-      readings_coalesced_.inc();
-      continue;
+    std::shared_ptr<const std::string> rendered;  // once, shared by every batch that takes it
+    for (auto& [interval, batch] : batches_) {
+      if (batch.slot.size() <= key) batch.slot.resize(key + 1, 0);
+      std::uint32_t& slot = batch.slot[key];
+      if (slot != 0 && batch.items[slot - 1].ts > ts) {
+        // Never let an older value (out-of-order arrival) replace a newer unsent one.
+        readings_coalesced_.inc();
+        continue;
+      }
+      if (!rendered) {
+        std::string json;
+        JsonWriter w(json);
+        w.begin_object()
+            .field("device", sv(r.device_id))
+            .field("site", sv(info.site))
+            .field("metric", sv(r.metric));
+        w.field("value", r.value).field("unit", sv(r.unit)).field("ts", ts);
+        w.field("received_ts", r.received_ts).field("quality", model::to_string(r.quality));
+        if (!r.quality_reason.empty()) w.field("quality_reason", sv(r.quality_reason));
+        w.end_object();
+        rendered = std::make_shared<const std::string>(std::move(json));
+      }
+      if (slot != 0) {
+        // Within one batch only the newest value per metric goes out, in the first one's turn.
+        batch.items[slot - 1].ts = ts;
+        batch.items[slot - 1].json = rendered;
+        readings_coalesced_.inc();
+        continue;
+      }
+      if (batch.items.empty()) batch.due = now + std::max(interval, limits_.telemetry_tick);
+      batch.items.push_back({key, device, &info, ts, rendered});
+      slot = static_cast<std::uint32_t>(batch.items.size());
     }
-    std::string json;
-    JsonWriter w(json);
-    w.begin_object()
-        .field("device", sv(r.device_id))
-        .field("site", sv(info.site))
-        .field("metric", sv(r.metric));
-    w.field("value", r.value).field("unit", sv(r.unit)).field("ts", ts);
-    w.field("received_ts", r.received_ts).field("quality", model::to_string(r.quality));
-    if (!r.quality_reason.empty()) w.field("quality_reason", sv(r.quality_reason));
-    w.end_object();
-    auto rendered = std::make_shared<const std::string>(std::move(json));
-    if (slot != 0) {
-      // Within one tick only the newest value per metric goes out, in the first one's turn.
-      batch_[slot - 1].ts = ts;
-      batch_[slot - 1].json = std::move(rendered);
-      readings_coalesced_.inc();
-      continue;
-    }
-    batch_.push_back({key, device, &info, ts, std::move(rendered)});
-    slot = static_cast<std::uint32_t>(batch_.size());
   }
-  if (batch_.empty() || flush_scheduled_) return;
-  if (schedule_flush_) {
-    flush_scheduled_ = true;
-    schedule_flush_(limits_.telemetry_tick);
-  } else {
-    flush_telemetry();
-  }
+  request_flush();
 }
 
-std::vector<std::shared_ptr<const std::string>> LiveHub::render_batch(
-    const LiveFilter& filter) const {
+void LiveHub::request_flush() {
+  std::optional<model::Timestamp> due;
+  for (const auto& [interval, batch] : batches_) {
+    if (!batch.items.empty() && (!due || batch.due < *due)) due = batch.due;
+  }
+  if (!due) return;
+  if (!schedule_flush_) return flush_telemetry();
+  if (flush_scheduled_ && flush_due_ <= *due) return;
+  flush_scheduled_ = true;
+  flush_due_ = *due;
+  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(*due - clock_.now());
+  schedule_flush_(std::max(wait, std::chrono::milliseconds{1}));
+}
+
+std::vector<std::shared_ptr<const std::string>> LiveHub::render_batch(const LiveFilter& filter,
+                                                                      const Batch& batch) const {
   std::vector<std::shared_ptr<const std::string>> frames;
   std::string json;
   std::size_t n = 0;
@@ -350,10 +400,11 @@ std::vector<std::shared_ptr<const std::string>> LiveHub::render_batch(
     json.clear();
     n = 0;
   };
-  for (const auto& item : batch_) {
+  for (const auto& item : batch.items) {
     if (!matches(filter, item.device, item.info->site)) continue;
     if (n == 0) {
-      json.reserve(64 + std::min(batch_.size(), limits_.max_items_per_frame) * item.json->size());
+      json.reserve(64 +
+                   std::min(batch.items.size(), limits_.max_items_per_frame) * item.json->size());
       json = R"({"type":"readings","items":[)";
     } else {
       json += ',';
@@ -365,8 +416,8 @@ std::vector<std::shared_ptr<const std::string>> LiveHub::render_batch(
   return frames;
 }
 
-void LiveHub::merge_batch(Session& s) {
-  for (const auto& item : batch_) {
+void LiveHub::merge_batch(Session& s, const Batch& batch) {
+  for (const auto& item : batch.items) {
     if (!matches(s.filter, item.device, item.info->site)) continue;
     const auto it = s.readings.find(item.key);
     if (it != s.readings.end()) {
@@ -383,19 +434,30 @@ void LiveHub::merge_batch(Session& s) {
 
 void LiveHub::flush_telemetry() {
   flush_scheduled_ = false;
-  if (batch_.empty()) return;
+  const auto now = clock_.now();
+  for (auto& [interval, batch] : batches_) {
+    if (batch.items.empty()) continue;
+    // The tick's batch goes whenever a flush runs; a longer interval's only once it is due
+    // (always, without a scheduler).
+    if (interval.count() > 0 && schedule_flush_ && batch.due > now) continue;
+    flush_batch(interval, batch);
+  }
+  request_flush();
+}
+
+void LiveHub::flush_batch(std::chrono::milliseconds interval, Batch& batch) {
   // Frames rendered once per distinct filter in this flush (most consoles share one).
   std::vector<std::pair<const LiveFilter*, std::vector<std::shared_ptr<const std::string>>>>
       rendered;
   for (auto& [id, s] : sessions_) {
-    if (s.closed || !s.filter.telemetry) continue;
+    if (s.closed || !s.filter.telemetry || s.filter.interval != interval) continue;
     if (!s.telemetry.empty() || !s.readings.empty()) {
-      merge_batch(s);  // still behind: coalesce
+      merge_batch(s, batch);  // still behind: coalesce
     } else {
       auto it = std::find_if(rendered.begin(), rendered.end(),
                              [&s](const auto& r) { return *r.first == s.filter; });
       if (it == rendered.end()) {
-        rendered.emplace_back(&s.filter, render_batch(s.filter));
+        rendered.emplace_back(&s.filter, render_batch(s.filter, batch));
         telemetry_frames_rendered_.inc(rendered.back().second.size());
         it = std::prev(rendered.end());
       }
@@ -403,8 +465,8 @@ void LiveHub::flush_telemetry() {
     }
     pump(s);
   }
-  for (const auto& item : batch_) batch_slot_[item.key] = 0;
-  batch_.clear();
+  for (const auto& item : batch.items) batch.slot[item.key] = 0;
+  batch.items.clear();
 }
 
 void LiveHub::publish_event(const model::Event& e) {
@@ -470,7 +532,7 @@ void LiveHub::queue_urgent(Session& s, std::shared_ptr<const std::string> frame)
 }
 
 void LiveHub::close_slow(Session& s) {
-  if (s.filter.telemetry) --telemetry_sessions_;
+  count_telemetry(s.filter, -1);
   s.closed = true;
   s.urgent.clear();
   s.telemetry.clear();

@@ -46,12 +46,19 @@ struct LiveFilter {
   // false: no telemetry (no snapshot, no readings frames): events, health and alarms only — what
   // an alarm console needs.
   bool telemetry = true;
+  // Telemetry at most this often: the newest value per device+metric over each interval, in one
+  // frame (a board showing thousands of devices needs a few updates a second, not every reading).
+  // 0: every telemetry tick. Parsed from `interval_ms` (0, or tick..max_interval).
+  std::chrono::milliseconds interval{0};
 
   bool operator==(const LiveFilter&) const = default;
 };
 
-// The filter in a feed URL's query (?site=&device=&devices=a,b&telemetry=off), or an error
-// message naming the parameter. Repeated or unknown parameters are errors.
+// The longest telemetry interval a session may ask for.
+inline constexpr std::chrono::milliseconds max_live_interval{10000};
+
+// The filter in a feed URL's query (?site=&device=&devices=a,b&telemetry=off&interval_ms=250),
+// or an error message naming the parameter. Repeated or unknown parameters are errors.
 struct LiveFilterParse {
   LiveFilter filter;
   std::string error;  // empty: ok
@@ -73,12 +80,14 @@ struct LiveHubLimits {
 // Threads: everything runs on the io executor (a single thread): the pipeline calls publish_*,
 // the WebSocket sessions call attach/on_sent/on_message/detach, the server's timers call
 // heartbeat() and flush_telemetry().
-// Telemetry: publish_readings() renders each reading once into the hub's tick batch (the newest
-// per device+metric; O(readings), independent of the number of sessions) and asks the flush
-// scheduler for a flush one telemetry_tick later. flush_telemetry() renders the batch once per
-// distinct session filter into shared frames; a session that has sent everything before gets
-// those frames, a session still behind (its earlier telemetry unsent) merges the batch into its
-// own queue of the newest value per device+metric (coalesced: fewer, newer frames, memory
+// Telemetry: publish_readings() renders each reading once into the hub's batches (one per
+// telemetry interval the sessions asked for, the tick's included: the newest per device+metric;
+// O(readings × intervals), independent of the number of sessions) and asks the flush scheduler
+// for a flush when the earliest batch is due (one telemetry_tick later for the tick's batch).
+// flush_telemetry() sends the tick's batch and every interval batch that is due, each rendered
+// once per distinct session filter into shared frames; a session that has sent everything before
+// gets those frames, a session still behind (its earlier telemetry unsent) merges the batch into
+// its own queue of the newest value per device+metric (coalesced: fewer, newer frames, memory
 // bounded by the number of metrics). Without a flush scheduler every publish is flushed at once.
 // Events and status frames never wait for the tick: they are queued at once and, per session,
 // go out ahead of everything else (FIFO, never dropped or merged); then a pending heartbeat,
@@ -175,12 +184,28 @@ class LiveHub {
   };
 
   bool matches(const LiveFilter& f, std::string_view device_id, std::string_view site) const;
+  // The readings waiting for one telemetry interval.
+  struct Batch {
+    std::vector<BatchItem> items;
+    // Per key: its index in items + 1, or 0 when the key is not in this batch (grown on use).
+    std::vector<std::uint32_t> slot;
+    model::Timestamp due;      // when the items go out (set when the first one arrives)
+    std::size_t sessions = 0;  // open sessions with this interval that want telemetry
+  };
+
   // The map entry (its key is stable: batch items point at it).
   std::pair<const std::string, DeviceInfo>& device_entry(std::string_view device_id);
+  // A session starts (+1) or stops (-1) wanting telemetry with this filter.
+  void count_telemetry(const LiveFilter& filter, int delta);
   void set_filter(Session& s, LiveFilter filter);
   void queue_urgent(Session& s, std::shared_ptr<const std::string> frame);
-  void merge_batch(Session& s);
-  std::vector<std::shared_ptr<const std::string>> render_batch(const LiveFilter& filter) const;
+  void merge_batch(Session& s, const Batch& batch);
+  std::vector<std::shared_ptr<const std::string>> render_batch(const LiveFilter& filter,
+                                                               const Batch& batch) const;
+  void flush_batch(std::chrono::milliseconds interval, Batch& batch);
+  // Asks the scheduler for a flush when the earliest waiting batch is due (or flushes now
+  // without a scheduler).
+  void request_flush();
   void pump(Session& s);
   void close_slow(Session& s);
   std::string render_snapshot(const LiveFilter& filter) const;
@@ -190,12 +215,12 @@ class LiveHub {
   std::vector<std::function<std::string()>> attach_frames_;
   std::function<void(std::chrono::milliseconds)> schedule_flush_;
   bool flush_scheduled_ = false;
+  model::Timestamp flush_due_;  // when the scheduled flush runs
   LiveHubLimits limits_;
   NameMap<DeviceInfo> devices_;
   Key next_key_ = 0;
-  std::vector<BatchItem> batch_;
-  // Per key: its index in batch_ + 1, or 0 when the key is not in the current batch.
-  std::vector<std::uint32_t> batch_slot_;
+  // By interval; 0 is the tick's batch (sessions that take every tick).
+  std::map<std::chrono::milliseconds, Batch> batches_;
   std::map<SessionId, Session> sessions_;
   std::size_t telemetry_sessions_ = 0;  // open sessions whose filter wants telemetry
   SessionId next_id_ = 1;

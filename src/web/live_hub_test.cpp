@@ -36,7 +36,7 @@ class LiveHubTest : public ::testing::Test {
  protected:
   LiveHubTest() {
     hub_.set_flush_scheduler([this](std::chrono::milliseconds delay) {
-      EXPECT_EQ(delay, 10ms);
+      last_delay_ = delay;
       ++flushes_requested_;
     });
   }
@@ -64,6 +64,7 @@ class LiveHubTest : public ::testing::Test {
   common::FakeClock clock_{t0};
   LiveHub hub_{config_, live_, metrics_, clock_, LiveHubLimits{.max_event_backlog = 5}};
   int flushes_requested_ = 0;
+  std::chrono::milliseconds last_delay_{};
   simdjson::dom::parser parser_;
 };
 
@@ -186,6 +187,7 @@ TEST_F(LiveHubTest, TelemetryWaitsForTheTickAndGoesOutAsOneFrameSharedBySessions
   }
   EXPECT_EQ(a.frames.size(), 2u) << "nothing goes out before the tick";
   EXPECT_EQ(flushes_requested_, 1) << "one flush asked for per tick, not per publish";
+  EXPECT_EQ(last_delay_, 10ms);
   tick();
   ASSERT_EQ(a.frames.size(), 3u);
   ASSERT_EQ(b.frames.size(), 3u);
@@ -203,6 +205,73 @@ TEST_F(LiveHubTest, TelemetryWaitsForTheTickAndGoesOutAsOneFrameSharedBySessions
   // The next publish asks for the next tick.
   hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 9, t0 + 9s)});
   EXPECT_EQ(flushes_requested_, 2);
+}
+
+// A board asks for telemetry at a display rate: the newest value per metric over each interval,
+// one frame, while a session on the tick beside it still gets every tick.
+TEST_F(LiveHubTest, ASessionWithAnIntervalGetsTheNewestValuesOncePerInterval) {
+  LiveHub hub(config_, live_, metrics_, clock_);
+  std::vector<std::chrono::milliseconds> asked;
+  hub.set_flush_scheduler([&asked](std::chrono::milliseconds d) { asked.push_back(d); });
+  FakeSink board, tick_sink;
+  const auto ib = hub.attach(board, {.interval = 250ms});
+  const auto it = hub.attach(tick_sink, {});
+  for (auto* s : {&board, &tick_sink}) {
+    while (s->in_flight) {
+      s->in_flight = false;
+      hub.on_sent(s == &board ? ib : it);
+    }
+  }
+  const std::size_t board_before = board.frames.size();
+  const std::size_t tick_before = tick_sink.frames.size();
+  EXPECT_EQ(int64_t(parse(board.frames[0])["filter"]["interval_ms"]), 250)
+      << "the hello says what the session gets";
+  // 25 ticks' worth of readings over 250 ms: the tick session gets each tick, the board nothing.
+  for (int i = 0; i < 25; ++i) {
+    hub.publish_readings(std::vector{make_reading("meter-1", "energy", i, t0 + i * 1s)});
+    EXPECT_EQ(asked.back(), 10ms) << "the tick's batch is due first";
+    clock_.advance(10ms);
+    hub.flush_telemetry();
+    tick_sink.in_flight = false;
+    hub.on_sent(it);
+    if (i < 24) {
+      EXPECT_EQ(board.frames.size(), board_before) << "not before 250 ms, at " << i;
+    }
+  }
+  EXPECT_EQ(tick_sink.frames.size() - tick_before, 25u);
+  ASSERT_EQ(board.frames.size(), board_before + 1) << "one frame at 250 ms";
+  auto items = parse(board.frames.back())["items"].get_array();
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_DOUBLE_EQ(double(items.at(0)["value"]), 24.0) << "the newest of the interval";
+  // Alone, a board's batch asks for a flush when it is due, not every tick.
+  hub.detach(it);
+  asked.clear();
+  hub.publish_readings(std::vector{make_reading("meter-1", "energy", 99, t0 + 99s)});
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0], 250ms);
+  clock_.advance(100ms);
+  hub.flush_telemetry();  // an early timer: not due yet, asks again for the rest
+  EXPECT_EQ(board.frames.size(), board_before + 1);
+  ASSERT_EQ(asked.size(), 2u);
+  EXPECT_EQ(asked[1], 150ms);
+  clock_.advance(150ms);
+  board.in_flight = false;
+  hub.on_sent(ib);
+  hub.flush_telemetry();
+  ASSERT_EQ(board.frames.size(), board_before + 2);
+  EXPECT_DOUBLE_EQ(double(parse(board.frames.back())["items"].get_array().at(0)["value"]), 99.0);
+}
+
+// Events never wait for a board's interval.
+TEST_F(LiveHubTest, AnIntervalNeverDelaysEvents) {
+  FakeSink board;
+  const auto id = attach(board, {.interval = 1000ms});
+  drain(board, id);
+  const std::size_t before = board.frames.size();
+  hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 1, t0)});
+  hub_.publish_event(make_event("bed-12", "code_blue", model::Priority::high, t0));
+  ASSERT_EQ(board.frames.size(), before + 1);
+  EXPECT_EQ(type_of(board.frames.back()), "event");
 }
 
 TEST_F(LiveHubTest, WithinATickAnOlderValueNeverReplacesANewerOne) {
@@ -497,6 +566,12 @@ TEST_F(LiveHubTest, SubscribeMessageChangesTheFilterAndResyncs) {
   auto items = parse(sink.frames[3])["items"].get_array();
   ASSERT_EQ(items.size(), 1u);
   EXPECT_EQ(std::string_view(items.at(0)["device"]), "meter-2");
+  // A display rate by message, echoed back.
+  hub_.on_message(id, R"({"type":"subscribe","devices":["meter-2"],"interval_ms":500})");
+  drain(sink, id);
+  ASSERT_EQ(sink.frames.size(), 6u);
+  EXPECT_EQ(int64_t(parse(sink.frames[4])["filter"]["interval_ms"]), 500);
+  sink.frames.resize(4);
   // Back to alarms only: telemetry waiting under the old filter is dropped with it.
   hub_.publish_readings(std::vector{make_reading("meter-2", "energy", 3.0, t0 + 1s)});
   hub_.on_message(id, R"({"type":"subscribe","telemetry":false})");
@@ -513,13 +588,15 @@ TEST_F(LiveHubTest, BadClientMessagesGetAnErrorFrameAndAreCounted) {
   for (const char* bad :
        {"not json", "[]", R"({"type":"dance"})", R"({"kind":"subscribe"})",
         R"({"type":"subscribe","devices":"meter-1"})", R"({"type":"subscribe","devices":[1]})",
-        R"({"type":"subscribe","telemetry":"no"})", R"({"type":"subscribe","colour":"red"})"}) {
+        R"({"type":"subscribe","telemetry":"no"})", R"({"type":"subscribe","colour":"red"})",
+        R"({"type":"subscribe","interval_ms":20000})",
+        R"({"type":"subscribe","interval_ms":"250"})"}) {
     hub_.on_message(id, bad);
     drain(sink, id);
     ASSERT_EQ(type_of(sink.frames.back()), "error") << bad;
     EXPECT_FALSE(std::string_view(parse(sink.frames.back())["message"]).empty());
   }
-  EXPECT_EQ(metrics_.counter_value("fieldhub_live_client_errors_total"), 8u);
+  EXPECT_EQ(metrics_.counter_value("fieldhub_live_client_errors_total"), 10u);
   // The session is unchanged: still the whole site's telemetry.
   hub_.publish_readings(std::vector{make_reading("meter-1", "energy", 1.0, t0)});
   tick();
@@ -543,6 +620,14 @@ TEST(LiveFilterParse, ReadsTheFeedQuery) {
   EXPECT_EQ(parse_live_filter(Query{{"devices", ","}}).error,
             "parameter 'devices' names no device");
   EXPECT_EQ(parse_live_filter(Query{{"colour", "red"}}).error, "unknown parameter 'colour'");
+  p = parse_live_filter(Query{{"interval_ms", "250"}});
+  EXPECT_EQ(p.error, "");
+  EXPECT_EQ(p.filter.interval, 250ms);
+  for (const char* bad : {"-1", "10001", "1.5", "fast", ""}) {
+    EXPECT_EQ(parse_live_filter(Query{{"interval_ms", bad}}).error,
+              "'interval_ms' must be a whole number of milliseconds from 0 to 10000")
+        << bad;
+  }
 }
 
 TEST_F(LiveHubTest, SlowSessionIsClosedPastTheEventCapWithoutAffectingAnother) {

@@ -25,6 +25,10 @@ class LiveSession final : public Connection,
               LiveFilter filter, std::size_t max_message_bytes)
       : ws_(std::move(stream)), req_(std::move(req)), hub_(hub), filter_(std::move(filter)) {
     ws_.read_message_max(max_message_bytes);
+    // One frame, one socket write: Beast's default splits a message into 4 KiB frames, each its
+    // own write and completion, which keeps a session busy (and an urgent event waiting behind
+    // it) for several turns of the io loop per telemetry frame.
+    ws_.auto_fragment(false);
   }
 
   void run() {

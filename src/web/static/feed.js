@@ -6,7 +6,9 @@
 // hello (+ snapshot when telemetry is on) + alarms, which the views take as a full resync.
 // Telemetry (readings frames) is asked for only while a view shows it (setTelemetry): the alarm
 // console does not pay for every meter update. The server answers a change with "subscribed" and,
-// when telemetry is turned on, a fresh snapshot.
+// when telemetry is turned on, a fresh snapshot. A view may ask for telemetry at a display rate
+// (interval_ms: the newest value per metric once per interval), which keeps a board of thousands
+// of busy meters smooth and cheap; events and alarms never wait for it.
 import { learnServerTime } from './util.js';
 
 const WATCHDOG_MS = 2500;
@@ -25,7 +27,9 @@ export class Feed {
     this.retryTimer = null;
     this.silentMs = null;
     this.telemetry = true; // what the page wants
+    this.intervalMs = 0; // telemetry at most this often (0: as it comes, every 10 ms tick)
     this.socketTelemetry = true; // what the current socket was asked for
+    this.socketIntervalMs = 0;
     setInterval(() => this.watch(), 100);
   }
 
@@ -39,9 +43,14 @@ export class Feed {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     let ws;
     try {
-      const query = this.telemetry ? '' : '?telemetry=off';
+      const query = !this.telemetry
+        ? '?telemetry=off'
+        : this.intervalMs > 0
+          ? `?interval_ms=${this.intervalMs}`
+          : '';
       ws = new WebSocket(`${scheme}://${location.host}/api/v1/live${query}`);
       this.socketTelemetry = this.telemetry;
+      this.socketIntervalMs = this.intervalMs;
     } catch (e) {
       this.down(`Cannot open the live feed (${e.message})`);
       return;
@@ -74,17 +83,23 @@ export class Feed {
     };
   }
 
-  // Turns the readings frames (and the snapshot) on or off for this page.
-  setTelemetry(on) {
+  // Turns the readings frames (and the snapshot) on or off for this page, at most one frame per
+  // intervalMs (0: every tick).
+  setTelemetry(on, intervalMs = 0) {
     this.telemetry = on;
+    this.intervalMs = on ? intervalMs : 0;
     this.sendSubscription();
   }
 
   sendSubscription() {
     const ws = this.socket;
-    if (!ws || ws.readyState !== WebSocket.OPEN || this.socketTelemetry === this.telemetry) return;
-    ws.send(JSON.stringify({ type: 'subscribe', telemetry: this.telemetry }));
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    if (this.socketTelemetry === this.telemetry && this.socketIntervalMs === this.intervalMs) return;
+    ws.send(
+      JSON.stringify({ type: 'subscribe', telemetry: this.telemetry, interval_ms: this.intervalMs }),
+    );
     this.socketTelemetry = this.telemetry;
+    this.socketIntervalMs = this.intervalMs;
   }
 
   // Gives up on the current socket and schedules the next attempt.
