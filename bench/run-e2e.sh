@@ -47,25 +47,7 @@ wait_port "$broker_port"
 
 stores=""
 if [ "${STORES:-embedded}" = production ]; then
-  redis_port=$(free_port)
-  pg_port=$(free_port)
-  mkdir -p "$work/redis" "$work/pg"
-  /usr/bin/redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$work/redis" --logfile "$work/redis.log" & pids+=($!)
-  wait_port "$redis_port"
-  # initdb and postgres refuse root: run them as Debian's postgres user then.
-  as_pg=()
-  if [ "$(id -u)" = 0 ]; then chown postgres "$work/pg" && chmod 755 "$work"; as_pg=(setpriv --reuid=postgres --regid=postgres --clear-groups --); fi
-  pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-  "${as_pg[@]}" "$pg_bin/initdb" -D "$work/pg/data" -U fieldhub --auth=trust --encoding=UTF8 \
-    --locale=C.UTF-8 >"$work/initdb.log" 2>&1
-  "${as_pg[@]}" "$pg_bin/postgres" -D "$work/pg/data" -k "$work/pg" -h 127.0.0.1 -p "$pg_port" \
-    -c fsync=on -c synchronous_commit=on >"$work/postgres.log" 2>&1 & pids+=($!)
-  wait_port "$pg_port"
-  for _ in $(seq 100); do "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break; sleep 0.1; done
-  "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U fieldhub fieldhub
-  stores=$(printf '[stores]\nlive = "redis://127.0.0.1:%s/0"\nhistory = "postgresql://fieldhub@127.0.0.1:%s/fieldhub"\n' "$redis_port" "$pg_port")
-  echo "# stores: Redis on $redis_port, PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on $pg_port"
+  start_production_stores
 fi
 
 {

@@ -14,6 +14,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 procps
   # real servers and peers for the demo and the integration tests
   mosquitto mosquitto-clients redis-server postgresql socat python3-pymodbus python3-serial python3-serial-asyncio redis-tools
+  # the Modbus peer poller of bench/run-modbus-scale.sh (collectd's modbus plugin needs libmodbus5)
+  collectd-core libmodbus5
   # production store clients
   libhiredis-dev libpq-dev
   # the dashboard's browser tests
