@@ -296,7 +296,8 @@ int run(const Options& opts) {
                                .max_bytes = cfg.spool.max_bytes,
                                .segment_bytes = cfg.spool.segment_bytes,
                                .sync_interval = cfg.spool.sync_interval,
-                               .memory_window = cfg.pipeline.queue_capacity},
+                               .memory_window = cfg.pipeline.queue_capacity,
+                               .memory_readings = cfg.pipeline.queue_readings},
         metrics);
     const pipeline::SpoolRecovery rec = spool->open();
     common::log(common::LogLevel::info, "spool",

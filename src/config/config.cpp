@@ -1249,6 +1249,8 @@ void read_pipeline(Section& root, Config& c) {
   auto& p = c.pipeline;
   if (auto v = s.integer("queue_capacity", 1, 100'000'000))
     p.queue_capacity = static_cast<std::size_t>(*v);
+  if (auto v = s.integer("queue_readings", 1, 1'000'000'000))
+    p.queue_readings = static_cast<std::size_t>(*v);
   if (auto v = s.integer("batch_max", 1, 1'000'000)) p.batch_max = static_cast<std::size_t>(*v);
   if (auto d = s.duration("batch_interval", milliseconds{1}, std::chrono::seconds{60}))
     p.batch_interval = *d;

@@ -66,7 +66,10 @@ struct WebSocketCredential {
 
 struct PipelineConfig {
   std::size_t queue_capacity = 200000;  // envelopes waiting for history; adapters pause above it
-  std::size_t batch_max = 10000;        // readings per history transaction
+  // Readings in those envelopes (a Modbus cycle is one envelope of many readings): adapters also
+  // pause above this, so memory is bounded whatever the readings per message (≈ 0.5 KiB each).
+  std::size_t queue_readings = 500000;
+  std::size_t batch_max = 10000;                 // readings per history transaction
   std::chrono::milliseconds batch_interval{20};  // a partial batch waits at most this long
   std::chrono::milliseconds max_future_skew{std::chrono::minutes{5}};
   std::chrono::milliseconds max_past_age{std::chrono::hours{24 * 7}};

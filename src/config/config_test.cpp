@@ -108,6 +108,7 @@ reconnect_max = "1m"
 max_payload = 1024
 [pipeline]
 queue_capacity = 10
+queue_readings = 40
 batch_max = 5
 batch_interval = "50ms"
 max_future_skew = "1m"
@@ -148,6 +149,7 @@ expected_interval = "1m"
   EXPECT_EQ(c.mqtt.reconnect_max, milliseconds{60000});
   EXPECT_EQ(c.mqtt.max_payload, 1024u);
   EXPECT_EQ(c.pipeline.queue_capacity, 10u);
+  EXPECT_EQ(c.pipeline.queue_readings, 40u);
   EXPECT_EQ(c.pipeline.batch_max, 5u);
   EXPECT_EQ(c.pipeline.batch_interval, milliseconds{50});
   EXPECT_EQ(c.pipeline.max_future_skew, milliseconds{60000});

@@ -61,6 +61,7 @@ void HistoryWriter::stop(std::chrono::milliseconds drain_deadline) {
 void HistoryWriter::push(Envelope&& env) {
   {
     std::lock_guard lock(mutex_);
+    readings_depth_.fetch_add(env.readings.size(), std::memory_order_relaxed);
     queue_.push_back(std::move(env));
     depth_.store(queue_.size(), std::memory_order_relaxed);
   }
@@ -71,12 +72,15 @@ void HistoryWriter::push(Envelope&& env) {
 std::vector<Envelope> HistoryWriter::take_batch(std::unique_lock<std::mutex>& /*lock held*/) {
   std::vector<Envelope> batch;
   std::size_t records = 0;
+  std::size_t readings = 0;
   while (!queue_.empty() && (batch.empty() || records < config_.batch_max)) {
+    readings += queue_.front().readings.size();
     records += queue_.front().readings.size() + queue_.front().events.size() + 1;
     batch.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
   depth_.store(queue_.size(), std::memory_order_relaxed);
+  readings_depth_.fetch_sub(readings, std::memory_order_relaxed);
   return batch;
 }
 

@@ -58,6 +58,8 @@ class HistoryWriter {
   void stop(std::chrono::milliseconds drain_deadline = std::chrono::seconds{10});
   void push(Envelope&& env);
   std::size_t depth() const { return depth_.load(std::memory_order_relaxed); }
+  // Readings in the envelopes of depth() (0 with a spool: the spool counts its own).
+  std::size_t readings_depth() const { return readings_depth_.load(std::memory_order_relaxed); }
   bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
 
  private:
@@ -85,6 +87,7 @@ class HistoryWriter {
   bool stopping_ = false;
   std::chrono::steady_clock::time_point drain_deadline_{};
   std::atomic<std::size_t> depth_{0};
+  std::atomic<std::size_t> readings_depth_{0};
   std::atomic<bool> healthy_{true};
   std::thread thread_;
 

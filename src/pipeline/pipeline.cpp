@@ -208,9 +208,15 @@ void Pipeline::acknowledge_in_order(AckToken ack) {
 
 void Pipeline::update_saturation() {
   const std::size_t depth = spool_ != nullptr ? spool_->pending() : writer_.depth();
+  const std::size_t readings =
+      spool_ != nullptr ? spool_->pending_readings() : writer_.readings_depth();
   const bool full = spool_ != nullptr && spool_->full();
+  // Envelopes and the readings in them: either bound pauses the adapters; both must fall below
+  // half for them to resume.
   const bool now_saturated =
-      full || (saturated_ ? depth > config_.queue_capacity / 2 : depth >= config_.queue_capacity);
+      full ||
+      (saturated_ ? depth > config_.queue_capacity / 2 || readings > config_.queue_readings / 2
+                  : depth >= config_.queue_capacity || readings >= config_.queue_readings);
   if (now_saturated == saturated_) return;
   saturated_ = now_saturated;
   if (saturated_) saturation_episodes_.inc();

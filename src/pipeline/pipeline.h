@@ -59,9 +59,9 @@ class DurabilityGate {
 // drains the spool behind it.
 //
 // Runs on the io executor (submit, completions) plus the history writer's (and spool's) thread.
-// The queue to history (or to the spool's sync) is bounded: above queue_capacity, or while the
-// spool is full of events, the pipeline reports saturation so adapters stop reading (TCP and the
-// broker hold the rest); below half it reports relief.
+// The queue to history (or to the spool's sync) is bounded: at queue_capacity envelopes or
+// queue_readings readings, or while the spool is full of events, the pipeline reports saturation
+// so adapters stop reading (TCP and the broker hold the rest); with both below half, relief.
 class Pipeline {
  public:
   Pipeline(boost::asio::any_io_executor io, const config::PipelineConfig& config,

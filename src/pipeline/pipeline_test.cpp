@@ -356,5 +356,60 @@ TEST(PipelineSaturation, PausesAboveCapacityAndResumesBelowHalf) {
   pipeline.stop();
 }
 
+// A Modbus poll cycle is one envelope of many readings: the readings bound pauses the adapters long
+// before the envelope bound, so memory stays bounded whatever the readings per message.
+TEST(PipelineSaturation, PausesOnQueuedReadingsBeforeTheEnvelopeBound) {
+  config::PipelineConfig config;
+  config.queue_capacity = 1000;
+  config.queue_readings = 50;
+  boost::asio::io_context io;
+  common::FakeClock clock(t0);
+  common::Metrics metrics;
+  FakeLiveStore live;
+  FakeHistoryStore history;
+  RecordingFeed feed;
+  Pipeline pipeline(io.get_executor(), config, clock, metrics, live, history, feed);
+  std::vector<bool> changes;
+  pipeline.on_saturation([&](bool s) { changes.push_back(s); });
+  history.hold();
+  pipeline.start();
+  int cycle = 0;
+  const auto submit_cycle = [&] {  // ten float32 registers of one meter, one cycle
+    Envelope env;
+    for (int i = 0; i < 10; ++i) {
+      model::Reading r;
+      r.device_id = "meter-1";
+      r.metric = "v" + std::to_string(i);
+      r.value = 230.0;
+      r.source_ts = t0 + std::chrono::seconds{cycle};
+      r.received_ts = r.source_ts;
+      env.readings.push_back(std::move(r));
+    }
+    ++cycle;
+    pipeline.submit(std::move(env), 0);
+  };
+  submit_cycle();  // taken by the writer, which then blocks in the store
+  const auto writing = std::chrono::steady_clock::now() + 5s;
+  while (std::chrono::steady_clock::now() < writing) {
+    std::lock_guard lock(history.mutex);
+    if (history.attempts == 1) break;
+  }
+  for (int i = 0; i < 4; ++i) submit_cycle();  // 4 envelopes, 40 readings queued
+  EXPECT_TRUE(changes.empty());
+  submit_cycle();  // 50 readings: the bound, with 5 of 1000 envelopes
+  EXPECT_EQ(changes, (std::vector<bool>{true}));
+  EXPECT_TRUE(pipeline.saturated());
+  history.release();
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (changes.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    io.restart();
+    io.run_for(5ms);
+  }
+  EXPECT_EQ(changes, (std::vector<bool>{true, false}));
+  pipeline.stop();
+  // Nothing queued was dropped: the bound only pauses the adapters.
+  EXPECT_EQ(history.stored.size(), 60u);
+}
+
 }  // namespace
 }  // namespace fieldhub::pipeline

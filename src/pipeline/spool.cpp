@@ -231,6 +231,7 @@ void Spool::stop(std::chrono::milliseconds timeout) {
 void Spool::append(Envelope&& env) {
   {
     const std::lock_guard lock(queue_mutex_);
+    pending_readings_.fetch_add(env.readings.size(), std::memory_order_relaxed);
     queue_.push_back(std::move(env));
     ++queued_total_;
     pending_.store(static_cast<std::size_t>(queued_total_ - synced_total_),
@@ -289,6 +290,8 @@ void Spool::run() {
         if (p.env.ack.target != nullptr) acks.push_back(p.env.ack);
       }
       const std::size_t count = batch.size();
+      std::size_t readings = 0;
+      for (const auto& p : batch) readings += p.env.readings.size();
       {
         // The history writer gets the envelopes from memory while the window has room and no
         // record is waiting on disk before them.
@@ -297,8 +300,10 @@ void Spool::run() {
           if (p.seq == 0) continue;
           const bool contiguous =
               memory_.empty() ? p.seq == next_take_ : memory_.back().first + 1 == p.seq;
-          if (contiguous && memory_.size() < options_.memory_window) {
+          if (contiguous && memory_.size() < options_.memory_window &&
+              memory_readings_ + p.env.readings.size() <= options_.memory_readings) {
             p.env.ack = {};
+            memory_readings_ += p.env.readings.size();
             memory_.emplace_back(p.seq, std::move(p.env));
           }
         }
@@ -311,6 +316,7 @@ void Spool::run() {
       {
         const std::lock_guard lock(queue_mutex_);
         synced_total_ += count;
+        pending_readings_.fetch_sub(readings, std::memory_order_relaxed);
         pending_.store(static_cast<std::size_t>(queued_total_ - synced_total_),
                        std::memory_order_relaxed);
       }
@@ -517,7 +523,10 @@ bool Spool::strip_segment(std::map<std::uint64_t, Segment>::iterator it) {
   // The same records in memory lose their readings too, so what history gets is what the
   // spool kept, and the count is exact.
   for (auto& [seq, env] : memory_) {
-    if (seq >= it->first && seq <= seg.last_seq) env.readings.clear();
+    if (seq >= it->first && seq <= seg.last_seq) {
+      memory_readings_ -= env.readings.size();
+      env.readings.clear();
+    }
   }
   if (cursor_.segment == it->first) cursor_ = {};
   total_bytes_ -= seg.bytes - out.size();
@@ -554,6 +563,7 @@ Spool::Batch Spool::take(std::size_t max_records, std::chrono::milliseconds wait
     if (!memory_.empty() && memory_.front().first == next_take_) {
       auto& [seq, env] = memory_.front();
       records += weight(env);
+      memory_readings_ -= env.readings.size();
       out.last_seq = seq;
       next_take_ = seq + 1;
       out.envelopes.push_back(std::move(env));

@@ -28,6 +28,8 @@ struct SpoolOptions {
   // Envelopes kept in memory for the history writer after they are synced; beyond that the
   // writer reads them back from the segment files.
   std::size_t memory_window = 200000;
+  // ... and at most this many readings in them.
+  std::size_t memory_readings = 500000;
 };
 
 // What the spool found on disk when it opened.
@@ -81,6 +83,8 @@ class Spool {
   // Waits until everything appended so far is synced; false after `timeout`.
   bool flush(std::chrono::milliseconds timeout);
   std::size_t pending() const { return pending_.load(std::memory_order_relaxed); }
+  // Readings in the pending() envelopes.
+  std::size_t pending_readings() const { return pending_readings_.load(std::memory_order_relaxed); }
   bool full() const { return full_.load(std::memory_order_relaxed); }
   bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
 
@@ -131,6 +135,7 @@ class Spool {
   std::uint64_t synced_total_ = 0;  // envelopes ever synced (their acks released)
   bool stop_ = false;
   std::atomic<std::size_t> pending_{0};
+  std::atomic<std::size_t> pending_readings_{0};
   std::atomic<bool> full_{false};
   std::atomic<bool> healthy_{true};
 
@@ -146,6 +151,7 @@ class Spool {
   std::uint64_t committed_seq_ = 0;
   std::uint64_t total_bytes_ = 0;
   std::deque<std::pair<std::uint64_t, Envelope>> memory_;  // synced, not taken; contiguous
+  std::size_t memory_readings_ = 0;                        // readings in memory_
   struct Cursor {
     std::uint64_t segment = 0;  // first seq of the segment, 0: none
     std::uint64_t offset = 0;

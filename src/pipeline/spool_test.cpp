@@ -218,6 +218,37 @@ TEST(Spool, WriterBehindTheMemoryWindowReadsTheRestFromDisk) {
   EXPECT_EQ(metric(metrics, "fieldhub_spool_replayed_records_total"), replayed);
 }
 
+// Modbus-sized records (ten readings each): the memory window holds at most memory_readings
+// readings, the rest is read back from disk; pending_readings() counts what awaits the sync.
+TEST(Spool, MemoryWindowIsBoundedInReadingsToo) {
+  ScratchDir dir;
+  common::Metrics metrics;
+  SpoolOptions o = options(dir.path());
+  o.memory_window = 1000;
+  o.memory_readings = 30;
+  Spool spool(o, metrics);
+  spool.open();
+  for (int n = 1; n <= 10; ++n) spool.append(message(n, 10));
+  EXPECT_EQ(spool.pending(), 10u);
+  EXPECT_EQ(spool.pending_readings(), 100u);
+  spool.start({});
+  ASSERT_TRUE(spool.flush(10s));
+  EXPECT_EQ(spool.pending_readings(), 0u);
+  const auto all = take_all(spool);
+  ASSERT_EQ(all.size(), 10u);
+  for (int n = 1; n <= 10; ++n) expect_same(all[n - 1], message(n, 10));
+  // Three records (30 readings) were kept in memory, the other seven read from the segment.
+  EXPECT_EQ(metric(metrics, "fieldhub_spool_replayed_records_total"), 7);
+  // Taken records leave the window: the next three come from memory again.
+  for (int n = 11; n <= 13; ++n) spool.append(message(n, 10));
+  ASSERT_TRUE(spool.flush(10s));
+  const auto next = take_all(spool);
+  ASSERT_EQ(next.size(), 3u);
+  EXPECT_EQ(number_of(next[0]), 11);
+  EXPECT_EQ(metric(metrics, "fieldhub_spool_replayed_records_total"), 7);
+  spool.stop();
+}
+
 // Writes `count` messages into a fresh spool and returns the one segment's bytes.
 std::string one_segment(const fs::path& dir, int count) {
   common::Metrics metrics;
