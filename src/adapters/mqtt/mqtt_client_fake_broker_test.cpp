@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -450,6 +451,40 @@ TEST_F(MqttClientFakeBroker, AckOnAnEndedConnectionIsDropped) {
   EXPECT_EQ(got[0], std::make_pair(std::string("t"), std::uint64_t{1}));
   EXPECT_EQ(got[1], std::make_pair(std::string("done"), std::uint64_t{2}));
   client.stop();
+}
+
+// A burst of telemetry in one read must not hold the io loop for all of it: after a turn's share
+// the rest waits behind whatever else is ready (the urgent session's handler, a dashboard write).
+TEST_F(MqttClientFakeBroker, ABurstInOneReadLetsOtherHandlersRunBetweenTurns) {
+  constexpr int burst = 300;
+  broker.run([](FakeBroker& b) {
+    auto c = b.accept_session();
+    if (!c) return;
+    std::string all;
+    for (int i = 0; i < burst; ++i) {
+      if (!encode_publish(all, "t/x", std::to_string(i), 0, false, false, 0)) return;
+    }
+    c->send(all);  // one write: the client reads it at once
+    c->wait_closed(5s);
+  });
+  Client client(io.get_executor(), options(), metrics, clock);
+  std::vector<std::string> payloads;
+  int handled_when_other_ran = -1;
+  client.on_message([&](const InboundMessage& m) {
+    payloads.emplace_back(m.payload);
+    if (payloads.size() == 1) {
+      // Another connection's handler becoming ready while the burst is being handled.
+      asio::post(io, [&] { handled_when_other_ran = static_cast<int>(payloads.size()); });
+    }
+  });
+  client.start();
+  ASSERT_TRUE(run_until([&] { return payloads.size() == burst; }, 5s));
+  for (int i = 0; i < burst; ++i)
+    ASSERT_EQ(payloads[static_cast<std::size_t>(i)], std::to_string(i));
+  EXPECT_GE(handled_when_other_ran, 1);
+  EXPECT_LE(handled_when_other_ran, 64) << "the other handler waited for the whole burst";
+  client.stop();
+  ASSERT_TRUE(run_until([&] { return broker.done.load(); }, 5s));
 }
 
 }  // namespace
