@@ -15,7 +15,9 @@
 #   CAPACITY="1 5 20 50" dashboards × CAPACITY_RATES="5000 10000" msgs/s (10 s each): the
 #   fan-out capacity table,
 #   STORES=production: Redis and PostgreSQL (fsync and synchronous_commit on, data on disk under
-#   the temporary folder) started here on loopback instead of the embedded default)
+#   the temporary folder) started here on loopback instead of the embedded default,
+#   BARE_SESSIONS="1 2 4": the bare subscriber again as N persistent sessions of one shared
+#   subscription, each N in turn (the broker's limit with the load spread over sessions))
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-200000}
@@ -42,7 +44,7 @@ max_queued_messages 1000000
 set_tcp_nodelay true
 log_dest file $work/mosquitto.log
 CONF
-/usr/sbin/mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.out" 2>&1 & pids+=($!)
+/usr/sbin/mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.out" 2>&1 & broker=$!; pids+=($broker)
 wait_port "$broker_port"
 
 stores=""
@@ -83,7 +85,13 @@ fi
 echo "# $(date -u +%FT%TZ) $(nproc) cores, count=$count devices=$devices"
 quick=${QUICK:+${PACED:?QUICK=1 needs PACED}}
 # The broker's own limit first, before fieldhub subscribes.
-[ -n "$quick" ] || "$build/bin/fieldhub-load" --mode bare --broker-port "$broker_port" --count "$count" --devices "$devices" --site bare
+if [ -z "$quick" ]; then
+  "$build/bin/fieldhub-load" --mode bare --broker-port "$broker_port" --broker-pid "$broker" --count "$count" --devices "$devices" --site bare
+  # Each N on a site of its own: the persistent sessions of an earlier N stay subscribed to theirs.
+  for n in ${BARE_SESSIONS:-}; do
+    "$build/bin/fieldhub-load" --mode bare --broker-port "$broker_port" --broker-pid "$broker" --count "$count" --devices "$devices" --site "bare-shared-$n" --sessions "$n"
+  done
+fi
 
 "${FIELDHUB:-$build/bin/fieldhub}" --config "$work/fieldhub.toml" >"$work/fieldhub.out" 2>"$work/fieldhub.log" & fh=$!; pids+=($fh)
 wait_port "$http_port"

@@ -2,6 +2,8 @@
 // fieldhub-load: end-to-end load through a real broker. Publishes numbered QoS 1 messages and
 // reports what arrived where:
 //   --mode bare      a bare subscriber in this process (the broker's own limit, same run);
+//                    with --sessions N, N persistent sessions of one shared subscription
+//                    ($share/load/<filter>); with --broker-pid, the broker's CPU;
 //   --mode fieldhub  fieldhub as the subscriber: sustained readings/s fully stored (from its
 //                    /metrics), publish → live feed latency (WebSocket /api/v1/live),
 //                    history commit time per batch (fieldhub_history_commit_seconds: batches,
@@ -58,6 +60,8 @@ struct Options {
   int dashboards = 1;            // live feed sessions watching (events are timed on each)
   int consoles = 0;  // alarm consoles: live feed sessions with telemetry off (events timed too)
   int board_interval_ms = 0;  // dashboards after the first ask for telemetry at this interval
+  int sessions = 0;  // bare mode: 0 one plain subscription, N ≥ 1 N sessions of a shared one
+  int broker_pid = 0;
 };
 
 std::int64_t now_ns() {
@@ -160,6 +164,7 @@ struct Oracle {
 struct ProcStat {
   double cpu_seconds = 0;
   double peak_rss_mib = 0;
+  double runqueue_seconds = 0;  // main thread: runnable but waiting for a CPU (schedstat)
 };
 
 ProcStat proc_stat(int pid) {
@@ -179,6 +184,9 @@ ProcStat proc_stat(int pid) {
                        static_cast<double>(sysconf(_SC_CLK_TCK));
     }
   }
+  std::ifstream schedstat("/proc/" + std::to_string(pid) + "/schedstat");
+  double on_cpu_ns = 0, waiting_ns = 0;
+  if (schedstat >> on_cpu_ns >> waiting_ns) st.runqueue_seconds = waiting_ns / 1e9;
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(status, line)) {
@@ -381,34 +389,65 @@ int run_bare(const Options& o) {
   boost::asio::io_context io;
   common::SystemClock clock;
   common::Metrics metrics;
-  mqtt::ClientOptions co;
-  co.port = o.broker_port;
-  co.client_id = "fieldhub-load-sub-" + std::to_string(::getpid());
-  co.clean_session = true;
-  mqtt::Client sub(io.get_executor(), co, metrics, clock);
+  const std::string filter = "fieldhub/" + o.site + "/+/telemetry";
+  const std::size_t n = static_cast<std::size_t>(std::max(1, o.sessions));
+  std::vector<std::unique_ptr<mqtt::Client>> subs;
+  std::vector<std::int64_t> per_session(n, 0);
   std::atomic<std::int64_t> received{0};
-  std::atomic<bool> subscribed{false};
+  std::atomic<std::size_t> subscribed{0};
   Clock::time_point last{};
-  sub.set_subscriptions({{"fieldhub/" + o.site + "/+/telemetry", 1}});
-  sub.on_link(
-      [&](const mqtt::LinkStatus& s) { subscribed = s.event == mqtt::LinkEvent::connected; });
-  sub.on_message([&](const mqtt::InboundMessage& m) {
-    if (m.qos > 0) sub.acknowledge(m.packet_id, m.generation);
-    last = Clock::now();
-    if (++received == o.count) sub.stop();
-  });
-  sub.start();
+  for (std::size_t i = 0; i < n; ++i) {
+    mqtt::ClientOptions co;
+    co.port = o.broker_port;
+    co.client_id = "fieldhub-load-sub-" + std::to_string(::getpid());
+    if (o.sessions > 0) co.client_id.append("-").append(std::to_string(i));
+    // A shared subscription is measured as fieldhub would use it: persistent sessions.
+    co.clean_session = o.sessions == 0;
+    auto& sub =
+        *subs.emplace_back(std::make_unique<mqtt::Client>(io.get_executor(), co, metrics, clock));
+    sub.set_subscriptions({{o.sessions > 0 ? "$share/load/" + filter : filter, 1}});
+    sub.on_link([&](const mqtt::LinkStatus& s) {
+      if (s.event == mqtt::LinkEvent::connected) ++subscribed;
+    });
+    sub.on_message([&, i](const mqtt::InboundMessage& m) {
+      if (m.qos > 0) subs[i]->acknowledge(m.packet_id, m.generation);
+      last = Clock::now();
+      ++per_session[i];
+      if (++received == o.count) {
+        for (auto& s : subs) s->stop();
+      }
+    });
+    sub.start();
+  }
   std::thread sub_thread([&] { io.run_for(o.timeout); });
   const auto deadline = Clock::now() + 10s;
-  while (!subscribed && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  while (subscribed < n && Clock::now() < deadline) std::this_thread::sleep_for(10ms);
 
   std::vector<std::int64_t> sent(static_cast<std::size_t>(o.count), 0);
   Publisher pub(o, sent);
+  const ProcStat broker_before = proc_stat(o.broker_pid);
+  const ProcStat self_before = proc_stat(::getpid());
   pub.run();
   sub_thread.join();
+  const ProcStat broker_after = proc_stat(o.broker_pid);
+  const ProcStat self_after = proc_stat(::getpid());
   const double seconds = std::chrono::duration<double>(last - pub.started()).count();
-  std::cout << "mode=bare messages=" << received << " seconds=" << seconds
-            << " msgs_per_s=" << static_cast<double>(received) / seconds << "\n";
+  std::cout << "mode=bare sessions=" << o.sessions << " messages=" << received
+            << " seconds=" << seconds << " msgs_per_s=" << static_cast<double>(received) / seconds;
+  if (o.sessions > 0) {
+    std::cout << " per_session=";
+    for (std::size_t i = 0; i < n; ++i) std::cout << (i > 0 ? "," : "") << per_session[i];
+  }
+  if (o.broker_pid > 0) {
+    // A single-threaded broker is limited by its CPU if it is on a core or waiting for one all
+    // the time: cpu + runqueue ≈ 100 %.
+    std::cout << " broker_cpu_percent="
+              << 100.0 * (broker_after.cpu_seconds - broker_before.cpu_seconds) / seconds
+              << " broker_runqueue_percent="
+              << 100.0 * (broker_after.runqueue_seconds - broker_before.runqueue_seconds) / seconds;
+  }
+  std::cout << " load_tool_cpu_percent="
+            << 100.0 * (self_after.cpu_seconds - self_before.cpu_seconds) / seconds << "\n";
   return received == o.count ? 0 : 1;
 }
 
@@ -547,7 +586,8 @@ void usage() {
       << "usage: fieldhub-load --mode bare|fieldhub --broker-port P [--http-port H] [--pid PID]\n"
          "         [--count N] [--devices D] [--values V] [--rate MSGS_PER_S] [--window W]\n"
          "         [--site S] [--timeout SECONDS] [--first-seq N] [--event-every N]\n"
-         "         [--dashboards N] [--consoles N] [--board-interval MS]\n";
+         "         [--dashboards N] [--consoles N] [--board-interval MS] [--sessions N]\n"
+         "         [--broker-pid PID]\n";
 }
 
 }  // namespace
@@ -595,6 +635,10 @@ int main(int argc, char** argv) {
         o.consoles = std::max(0, std::stoi(v));
       else if (arg == "--board-interval")
         o.board_interval_ms = std::max(0, std::stoi(v));
+      else if (arg == "--sessions")
+        o.sessions = std::max(0, std::stoi(v));
+      else if (arg == "--broker-pid")
+        o.broker_pid = std::stoi(v);
       else
         throw std::invalid_argument("unknown argument " + arg);
     }
