@@ -100,7 +100,7 @@ for _ in $(seq 100); do grep -q "connected to broker" "$work/fieldhub.log" && br
 seq0=0
 run() {
   "$build/bin/fieldhub-load" --mode fieldhub --broker-port "$broker_port" --http-port "$http_port" \
-    --pid "$fh" --devices "$devices" --first-seq "$seq0" --timeout "${LOAD_TIMEOUT:-300}" "$@"
+    --pid "$fh" --broker-pid "$broker" --devices "$devices" --first-seq "$seq0" --timeout "${LOAD_TIMEOUT:-300}" "$@"
   seq0=$((seq0 + 10000000))
 }
 if [ -z "$quick" ]; then

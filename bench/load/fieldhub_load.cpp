@@ -464,6 +464,7 @@ int run_fieldhub(const Options& o) {
   const std::string commit_metric = "fieldhub_history_commit_seconds";
   const HistogramScrape before_commits = HistogramScrape::read(o.http_port, commit_metric);
   const ProcStat before = proc_stat(o.pid);
+  const ProcStat broker_before = proc_stat(o.broker_pid);
   std::vector<std::int64_t> sent(static_cast<std::size_t>(o.count), 0);
   // One watcher per open dashboard, then one per console; readings are timed on the first (every
   // tick), events on every one.
@@ -512,6 +513,7 @@ int run_fieldhub(const Options& o) {
   while (!all_seen() && Clock::now() < settle) std::this_thread::sleep_for(10ms);
   for (auto& f : feeds) f->stop();
   const ProcStat after = proc_stat(o.pid);
+  const ProcStat broker_after = proc_stat(o.broker_pid);
   const Oracle counts = Oracle::read(o.http_port) - before_counts;
   const HistogramScrape commits =
       HistogramScrape::read(o.http_port, commit_metric) - before_commits;
@@ -554,10 +556,14 @@ int run_fieldhub(const Options& o) {
             << " live_p99_ms=" << percentile(latency_ms, 0.99)
             << " live_max_ms=" << (latency_ms.empty() ? 0 : latency_ms.back())
             << " cpu_percent=" << 100.0 * (after.cpu_seconds - before.cpu_seconds) / seconds
-            << " peak_rss_mib=" << after.peak_rss_mib << " received=" << counts.received
-            << " duplicate=" << counts.duplicate << " deduplicated=" << counts.deduplicated
-            << " rejected=" << counts.rejected << " commit_batches=" << commits.count
-            << " commit_mean_ms="
+            << " peak_rss_mib=" << after.peak_rss_mib;
+  if (o.broker_pid > 0) {
+    std::cout << " broker_cpu_percent="
+              << 100.0 * (broker_after.cpu_seconds - broker_before.cpu_seconds) / seconds;
+  }
+  std::cout << " received=" << counts.received << " duplicate=" << counts.duplicate
+            << " deduplicated=" << counts.deduplicated << " rejected=" << counts.rejected
+            << " commit_batches=" << commits.count << " commit_mean_ms="
             << (commits.count > 0 ? 1000.0 * commits.sum / commits.count : 0.0)
             << " commit_p50_le_ms=" << 1000.0 * commits.quantile_upper_bound(0.50)
             << " commit_p99_le_ms=" << 1000.0 * commits.quantile_upper_bound(0.99);
