@@ -12,7 +12,8 @@
 #        bench/run-e2e.sh; default: fieldhub's embedded stores, SQLite history),
 #        PERF=1 (perf record fieldhub's window into $PERF_OUT, default /tmp/fieldhub-modbus.perf),
 #        QUEUE_CAPACITY / QUEUE_READINGS (fieldhub's [pipeline] queue_capacity in envelopes = poll
-#        cycles, queue_readings in readings; default: fieldhub's own)
+#        cycles, queue_readings in readings; default: fieldhub's own),
+#        KEEP_WORK=1 (keep the temporary folder: configs, logs, collectd's csv)
 # One line of key=value figures per poller, with CPU per device cycle and per value, and the
 # simulator's CPU in each run. Everything on 127.0.0.1, random ports, a temporary folder, every
 # step bounded in time; collectd runs in the foreground with its own config, stopped by pid.
@@ -128,17 +129,19 @@ echo "# $(date -u +%FT%TZ) $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/
 "$build/bin/fieldhub" --config "$work/fieldhub.toml" >"$work/fieldhub.out" 2>"$work/fieldhub.log" & fh=$!; pids+=($fh)
 wait_port "$http_port" || { tail "$work/fieldhub.log" >&2; exit 1; }
 sleep "$warmup"
-metrics > "$work/m0"
+# The window's ends are the midpoints of the /metrics calls (slow on a loaded machine).
+mid() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (a + b) / 2 }'; }
+ta=$(now); metrics > "$work/m0"; t0=$(mid "$ta" "$(now)")
 store_cpu() { if [[ -n "$stores" ]]; then awk -v a="$(tree_cpu "$pg_pid")" -v b="$(cpu_of /proc/$redis_pid/stat)" 'BEGIN { print a + b }'; else echo 0; fi; }
 uptime_line=$(uptime)
-t0=$(now); c0=$(cpu_of /proc/$fh/stat); io0=$(cpu_of /proc/$fh/task/$fh/stat); s0=$(cpu_of /proc/$sim/stat); st0=$(store_cpu)
+c0=$(cpu_of /proc/$fh/stat); io0=$(cpu_of /proc/$fh/task/$fh/stat); s0=$(cpu_of /proc/$sim/stat); st0=$(store_cpu)
 if [[ "${PERF:-0}" == 1 ]]; then
   timeout $((seconds + 10)) perf record -F 499 -g -p "$fh" -o "${PERF_OUT:-/tmp/fieldhub-modbus.perf}" -- sleep "$seconds" >/dev/null 2>&1
 else
   sleep "$seconds"
 fi
-metrics > "$work/m1"
-t1=$(now); c1=$(cpu_of /proc/$fh/stat); io1=$(cpu_of /proc/$fh/task/$fh/stat); s1=$(cpu_of /proc/$sim/stat); st1=$(store_cpu)
+ta=$(now); metrics > "$work/m1"; t1=$(mid "$ta" "$(now)")
+c1=$(cpu_of /proc/$fh/stat); io1=$(cpu_of /proc/$fh/task/$fh/stat); s1=$(cpu_of /proc/$sim/stat); st1=$(store_cpu)
 wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
 rss=$(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' /proc/$fh/status)
 d() { echo $(( $(msum "$work/m1" "$1") - $(msum "$work/m0" "$1") )); }
@@ -164,6 +167,17 @@ echo "poller=fieldhub devices=$devices registers=$registers seconds=$seconds sto
   "cpu_per_cycle_us=$(per "$c0" "$c1" "$cycles") io_per_cycle_us=$(per "$io0" "$io1" "$cycles")" \
   "cpu_per_value_us=$(per "$c0" "$c1" "$values") io_per_value_us=$(per "$io0" "$io1" "$values")" \
   "stores_cpu_pct=$(pct "$st0" "$st1" "$wall") peak_rss_mib=$rss sim_cpu_pct=$(pct "$s0" "$s1" "$wall") sim_requests_per_s=$sim_req"
+# History batches: how many, their mean commit time, and the spool's (with PostgreSQL) sync time.
+msum_f() { awk -v m="$2" '$1 == m || index($1, m "{") == 1 { s += $NF } END { printf "%.6f", s }' "$1"; }
+dmean() {
+  awk -v s0="$(msum_f "$work/m0" "$1_sum")" -v s1="$(msum_f "$work/m1" "$1_sum")" \
+    -v n0="$(msum "$work/m0" "$1_count")" -v n1="$(msum "$work/m1" "$1_count")" \
+    'BEGIN { if (n1 > n0) printf "%.1f", 1000 * (s1 - s0) / (n1 - n0); else printf "-" }'
+}
+echo "# history: batches=$(d fieldhub_history_batches_total) commit_mean_ms=$(dmean fieldhub_history_commit_seconds)" \
+  "write_errors=$(d fieldhub_history_write_errors_total) pipeline_saturated=$(d fieldhub_pipeline_saturated_total)" \
+  "spool_syncs=$(d fieldhub_spool_sync_seconds_count) spool_sync_mean_ms=$(dmean fieldhub_spool_sync_seconds)" \
+  "spool_backlog_records=$(msum "$work/m1" fieldhub_spool_backlog_records)"
 stop_pid "$fh"
 grep -E "error|warn" "$work/fieldhub.log" | head -5 >&2 || true
 if [[ -n "$stores" ]]; then
