@@ -44,6 +44,14 @@ class WsClient {
   beast::error_code connect(std::uint16_t port, const std::string& target,
                             const std::string& origin = "") {
     beast::error_code ec;
+    if (receive_buffer_ > 0) {
+      // Fixed before connecting, so the kernel does not grow it: what waits ahead of a frame
+      // is then on the server's side.
+      auto& socket = beast::get_lowest_layer(ws_).socket();
+      socket.open(tcp::v4(), ec);
+      socket.set_option(asio::socket_base::receive_buffer_size(receive_buffer_), ec);
+      if (ec) return ec;
+    }
     beast::get_lowest_layer(ws_).connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
                                          ec);
     if (ec) return ec;
@@ -81,6 +89,7 @@ class WsClient {
       return std::nullopt;
     }
     if (error_) return std::nullopt;
+    bytes_read_ += buffer_.size();
     return beast::buffers_to_string(buffer_.data());
   }
 
@@ -105,6 +114,9 @@ class WsClient {
     ws_.write(asio::buffer(text), ec);
   }
 
+  void set_receive_buffer(int bytes) { receive_buffer_ = bytes; }
+  std::size_t bytes_read() const { return bytes_read_; }
+
   beast::error_code error() const { return error_; }
   websocket::close_reason reason() const { return ws_.reason(); }
   const websocket::response_type& response() const { return response_; }
@@ -115,6 +127,8 @@ class WsClient {
   websocket::response_type response_;
   beast::flat_buffer buffer_;
   beast::error_code error_;
+  int receive_buffer_ = 0;
+  std::size_t bytes_read_ = 0;
 };
 
 class HttpServerTest : public ::testing::Test {
@@ -421,6 +435,50 @@ TEST_F(HttpServerTest, AClientThatNeverReadsDoesNotDelayAnother) {
   std::printf("fast client: %d events, worst round latency %lld ms\n", received,
               static_cast<long long>(worst.count()));
   EXPECT_EQ(metrics_.counter_value("fieldhub_live_sessions_closed_slow_total"), 1u);
+}
+
+// A dashboard that falls behind (a busy browser) must not find an urgent event queued behind
+// megabytes of telemetry in the server's socket buffer: the live session's send buffer is
+// bounded, so the hub holds the rest and coalesces it, and the event goes ahead of that.
+TEST_F(HttpServerTest, AnEventReachesALaggingClientBehindLittleTelemetry) {
+  WsClient lagging;
+  lagging.set_receive_buffer(64 * 1024);
+  ASSERT_FALSE(lagging.connect(port_, "/api/v1/live"));
+  ASSERT_TRUE(lagging.read_type("snapshot"));
+  // 500 distinct metrics, ~100 bytes each: a ~50 KB telemetry frame per tick.
+  const auto publish_round = [&](int round) {
+    on_io([&] {
+      std::vector<model::Reading> batch;
+      for (int k = 0; k < 500; ++k) {
+        batch.push_back(make_reading("meter-1", std::string("m").append(std::to_string(k)), round,
+                                     clock_.now()));
+      }
+      hub_.publish_readings(batch);
+    });
+  };
+  // The client keeps up for a while (the kernel grows a busy connection's send buffer), then
+  // stops reading for half a second while the telemetry goes on.
+  for (int round = 0; round < 100; ++round) {
+    publish_round(round);
+    ASSERT_TRUE(lagging.read_type("readings", 2s));
+    std::this_thread::sleep_for(2ms);
+  }
+  for (int round = 100; round < 150; ++round) {
+    publish_round(round);
+    std::this_thread::sleep_for(10ms);
+  }
+  on_io([&] {
+    hub_.publish_event(make_event("bed-12", "code_blue", model::Priority::high, clock_.now()));
+  });
+  const std::size_t before = lagging.bytes_read();
+  ASSERT_TRUE(lagging.read_type("event", 5s));
+  const std::size_t ahead = lagging.bytes_read() - before;
+  std::printf("telemetry read ahead of the event: %zu bytes\n", ahead);
+  // The client's 128 KiB (64 KiB doubled by the kernel), the server's bounded send buffer and
+  // the frame being written; unbounded, the kernel lets the server queue megabytes.
+  EXPECT_LT(ahead, 640u * 1024u);
+  EXPECT_GT(metrics_.counter_value("fieldhub_live_readings_coalesced_total"), 0u)
+      << "the hub, not the kernel, held the backlog";
 }
 
 }  // namespace
