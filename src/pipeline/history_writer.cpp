@@ -12,12 +12,14 @@ using std::chrono::steady_clock;
 
 HistoryWriter::HistoryWriter(boost::asio::any_io_executor io, stores::HistoryStore& store,
                              const config::PipelineConfig& config, common::Metrics& metrics,
-                             std::function<void(Completion&&)> on_durable, Spool* spool)
+                             std::function<void(Completion&&)> on_durable, Spool* spool,
+                             Backoff backoff)
     : io_(std::move(io)),
       store_(store),
       config_(config),
       on_durable_(std::move(on_durable)),
       spool_(spool),
+      backoff_(backoff),
       depth_gauge_(metrics.gauge("fieldhub_queue_depth", "Envelopes waiting in a pipeline queue",
                                  {{"queue", "history"}})),
       healthy_gauge_(metrics.gauge("fieldhub_history_healthy",
@@ -185,44 +187,53 @@ Envelope HistoryWriter::rejected(const Envelope& env, const std::string& error) 
   return out;
 }
 
+bool HistoryWriter::probe() {
+  const Envelope empty;
+  return attempt(std::span<const Envelope>(&empty, 1)).ok;
+}
+
 std::optional<stores::WriteResult> HistoryWriter::write_batch(std::span<const Envelope> batch) {
-  using namespace std::chrono_literals;
   stores::WriteResult total;
   total.ok = true;
+  struct Part {
+    std::span<const Envelope> envelopes;
+    bool refused = false;  // split off a part the store refused while it was up
+  };
   // Parts still to write, the next at the back.
-  std::vector<std::span<const Envelope>> parts{batch};
-  auto backoff = std::chrono::milliseconds{100};
+  std::vector<Part> parts{{batch}};
+  auto backoff = backoff_.first;
   while (!parts.empty()) {
-    const std::span<const Envelope> part = parts.back();
+    const Part part = parts.back();
     parts.pop_back();
     int failures = 0;
+    bool look_now = part.refused;
     while (true) {
-      stores::WriteResult r = attempt(part);
+      stores::WriteResult r = attempt(part.envelopes);
       if (r.ok) {
         add(total, r);
-        backoff = 100ms;
+        backoff = backoff_.first;
         break;
       }
-      if (++failures >= split_after) {
-        if (part.size() > 1) {
-          const std::size_t half = part.size() / 2;
-          parts.push_back(part.subspan(half));
-          parts.push_back(part.first(half));
-          break;
-        }
-        // One envelope refused again and again. A probe (an envelope with nothing in it: a
-        // transaction that commits nothing) tells a store that is down from one that refuses
-        // this envelope; only when the store is up and refuses it once more is it given up, as a
-        // dead letter that says what it held.
-        const Envelope probe;
-        if (attempt(std::span<const Envelope>(&probe, 1)).ok) {
-          r = attempt(part);
-          if (r.ok) {
-            add(total, r);
-            backoff = 100ms;
+      // Most failures are a store that is down or restarting: retried after the backoff. A part
+      // of a refused batch is looked into at once.
+      if (look_now || ++failures >= split_after) {
+        // The probe tells a store that is down from one that refuses this part.
+        if (probe()) {
+          if (part.envelopes.size() > 1) {
+            const std::size_t half = part.envelopes.size() / 2;
+            parts.push_back({part.envelopes.subspan(half), true});
+            parts.push_back({part.envelopes.first(half), true});
             break;
           }
-          const Envelope replacement = rejected(part.front(), r.error);
+          // One envelope refused while the store is up: once more, then it is given up as a
+          // dead letter that says what it held.
+          r = attempt(part.envelopes);
+          if (r.ok) {
+            add(total, r);
+            backoff = backoff_.first;
+            break;
+          }
+          const Envelope replacement = rejected(part.envelopes.front(), r.error);
           const stores::WriteResult rr = attempt(std::span<const Envelope>(&replacement, 1));
           if (rr.ok) {
             add(total, rr);
@@ -231,14 +242,15 @@ std::optional<stores::WriteResult> HistoryWriter::write_batch(std::span<const En
                         "a message the store refuses was kept as a dead letter "
                         "(history_rejected): " +
                             r.error);
-            backoff = 100ms;
+            backoff = backoff_.first;
             break;
           }
         }
-        failures = split_after - 1;  // the store is down: probe again after the backoff
+        // The store is down: probe again after the next failure.
+        look_now = true;
       }
       if (!wait_to_retry(backoff)) return std::nullopt;
-      backoff = std::min<std::chrono::milliseconds>(backoff * 2, 5s);
+      backoff = std::min(backoff * 2, backoff_.max);
     }
   }
   batches_.inc();

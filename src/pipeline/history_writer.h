@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -20,6 +21,13 @@
 
 namespace fieldhub::pipeline {
 
+// The history writer's wait between attempts: `first`, doubled after each failure up to `max`,
+// back to `first` after a success.
+struct HistoryBackoff {
+  std::chrono::milliseconds first{100};
+  std::chrono::milliseconds max{5000};
+};
+
 // Makes envelopes durable in the HistoryStore, in arrival order, on its own thread. Group commit:
 // whatever queued while one transaction ran goes into the next (up to batch_max readings), so a
 // trickle commits at once and a flood commits in large batches.
@@ -31,10 +39,13 @@ namespace fieldhub::pipeline {
 // on_durable gets the counts only.
 //
 // A failed write is retried with capped backoff and never skipped: nothing queued is lost, and
-// nothing is acknowledged before it is durable. A part of a batch that fails split_after times in
-// a row is split in halves, so one envelope the store can never take is found; if the store then
-// takes an empty probe transaction but refuses that envelope once more, it is replaced by a dead
-// letter "history_rejected" that describes it, and the rest flows on.
+// nothing is acknowledged before it is durable. When a batch fails split_after times in a row, an
+// empty probe transaction tells a store that is down (the probe fails too: keep retrying) from
+// one that refuses something in the batch (the probe commits): then the batch is split in halves
+// at once, and a half that fails is probed and split again without waiting, so one envelope the
+// store can never take is found in about 2·log2(batch) transactions. If the store refuses that
+// envelope once more, it is replaced by a dead letter "history_rejected" that describes it, and
+// the rest flows on.
 class HistoryWriter {
  public:
   struct Completion {
@@ -43,11 +54,17 @@ class HistoryWriter {
   };
 
   static constexpr int split_after = 3;
+  // While idle the writer wakes this often to run the store's upkeep when due
+  // (HistoryStore::maintain_if_due: retention must not wait for traffic).
+  static constexpr std::chrono::milliseconds idle_tick{100};
+
+  using Backoff = HistoryBackoff;
 
   // `spool` null: the writer keeps its own queue fed by push().
   HistoryWriter(boost::asio::any_io_executor io, stores::HistoryStore& store,
                 const config::PipelineConfig& config, common::Metrics& metrics,
-                std::function<void(Completion&&)> on_durable, Spool* spool = nullptr);
+                std::function<void(Completion&&)> on_durable, Spool* spool = nullptr,
+                Backoff backoff = {});
   ~HistoryWriter();
   HistoryWriter(const HistoryWriter&) = delete;
   HistoryWriter& operator=(const HistoryWriter&) = delete;
@@ -72,6 +89,8 @@ class HistoryWriter {
   stores::WriteResult attempt(std::span<const Envelope> part);
   // Waits `backoff` unless stopping; false when stopping and the drain deadline has passed.
   bool wait_to_retry(std::chrono::milliseconds backoff);
+  // An empty transaction: true when the store is up and takes it.
+  bool probe();
   Envelope rejected(const Envelope& env, const std::string& error) const;
   bool stopping() const;
 
@@ -80,6 +99,7 @@ class HistoryWriter {
   const config::PipelineConfig& config_;
   std::function<void(Completion&&)> on_durable_;
   Spool* spool_;
+  Backoff backoff_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;

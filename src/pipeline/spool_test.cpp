@@ -392,13 +392,14 @@ TEST(Spool, FullOfEventsAppendsWaitUntilHistoryTakesSome) {
   EXPECT_EQ(number_of(rest[0]), appended);
 }
 
-// A store that refuses any batch holding a reading of the metric "poison", and can be down.
+// A store that refuses any batch holding a reading of the metric "poison", and can be down: for
+// `down` attempts from attempt number `down_at` on (numbered from 1).
 class PickyStore final : public stores::HistoryStore {
  public:
   stores::WriteResult write(std::span<const Envelope> batch) override {
     const std::lock_guard lock(mutex);
     ++attempts;
-    if (down > 0) {
+    if (attempts >= down_at && down > 0) {
       --down;
       return {.ok = false, .error = "connection refused"};
     }
@@ -427,6 +428,7 @@ class PickyStore final : public stores::HistoryStore {
   }
 
   std::mutex mutex;
+  int down_at = 1;
   int down = 0;
   int attempts = 0;
   std::vector<std::string> stored;
@@ -437,24 +439,27 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds dea
   const auto end = std::chrono::steady_clock::now() + deadline;
   while (!done()) {
     if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(5ms);
+    std::this_thread::sleep_for(1ms);
   }
   return true;
 }
+
+// The retry backoff of the production writer is 100 ms .. 5 s; these tests run it at 1 .. 4 ms.
+constexpr HistoryWriter::Backoff fast{1ms, 4ms};
 
 TEST(HistoryWriterBisect, APoisonMessageIsDeadLetteredAloneAndTheRestFlows) {
   boost::asio::io_context io;
   common::Metrics metrics;
   config::PipelineConfig config;
   PickyStore store;
-  HistoryWriter writer(io.get_executor(), store, config, metrics, [](auto&&) {});
+  HistoryWriter writer(io.get_executor(), store, config, metrics, [](auto&&) {}, nullptr, fast);
   for (int n = 1; n <= 10; ++n) {
     Envelope env = message(n);
     if (n == 10) env.readings.front().metric = "poison";
     writer.push(std::move(env));
   }
   writer.start();
-  ASSERT_TRUE(wait_until([&] { return store.stored_count() == 10; }, 20s));
+  ASSERT_TRUE(wait_until([&] { return store.stored_count() == 10; }, 5s));
   writer.stop();
   const std::lock_guard lock(store.mutex);
   EXPECT_EQ(store.stored.size(), 9u);
@@ -465,21 +470,75 @@ TEST(HistoryWriterBisect, APoisonMessageIsDeadLetteredAloneAndTheRestFlows) {
   EXPECT_EQ(metric(metrics, "fieldhub_history_rejected_total"), 1);
 }
 
+TEST(HistoryWriterBisect, OnceTheProbeShowsTheStoreUpThePoisonIsFoundInLogarithmicallyManyWrites) {
+  boost::asio::io_context io;
+  common::Metrics metrics;
+  config::PipelineConfig config;
+  PickyStore store;
+  HistoryWriter writer(io.get_executor(), store, config, metrics, [](auto&&) {}, nullptr, fast);
+  constexpr int count = 1024;
+  for (int n = 1; n <= count; ++n) {
+    Envelope env = message(n);
+    if (n == 701) env.readings.front().metric = "poison";
+    writer.push(std::move(env));
+  }
+  writer.start();
+  ASSERT_TRUE(wait_until([&] { return store.stored_count() == count; }, 5s));
+  writer.stop();
+  const std::lock_guard lock(store.mutex);
+  EXPECT_EQ(store.stored.size(), count - 1u);
+  ASSERT_EQ(store.letters.size(), 1u);
+  EXPECT_NE(store.letters[0].payload.find("dev-701 poison"), std::string::npos);
+  // The whole batch 3 times and a probe, then per halving (10) at most the refused half, a probe
+  // and its sibling, then the envelope once more and its dead letter.
+  EXPECT_LE(store.attempts, 4 + 3 * 10 + 2);
+  // Everything but the poison stored in order.
+  for (int i = 0; i < count - 1; ++i) {
+    const int n = i < 700 ? i + 1 : i + 2;
+    EXPECT_EQ(store.stored[static_cast<std::size_t>(i)], "dev-" + std::to_string(n));
+  }
+}
+
 TEST(HistoryWriterBisect, AStoreThatIsDownDeadLettersNothing) {
   boost::asio::io_context io;
   common::Metrics metrics;
   config::PipelineConfig config;
   PickyStore store;
-  store.down = 8;  // down through the split to one message and its first probe
-  HistoryWriter writer(io.get_executor(), store, config, metrics, [](auto&&) {});
+  store.down = 8;  // the first attempts and their probes
+  HistoryWriter writer(io.get_executor(), store, config, metrics, [](auto&&) {}, nullptr, fast);
   writer.push(message(1));
   writer.push(message(2));
   writer.start();
-  ASSERT_TRUE(wait_until([&] { return store.stored_count() == 2; }, 30s));
+  ASSERT_TRUE(wait_until([&] { return store.stored_count() == 2; }, 5s));
   writer.stop();
   const std::lock_guard lock(store.mutex);
   EXPECT_TRUE(store.letters.empty());
   EXPECT_EQ(metric(metrics, "fieldhub_history_rejected_total"), 0);
+}
+
+TEST(HistoryWriterBisect, AStoreThatGoesDownMidBisectDeadLettersOnlyThePoison) {
+  boost::asio::io_context io;
+  common::Metrics metrics;
+  config::PipelineConfig config;
+  PickyStore store;
+  // Down after the split has begun (3 failures and a probe of the whole batch, then 2 more
+  // writes), long enough for probes to fail at every level below.
+  store.down_at = 7;
+  store.down = 12;
+  HistoryWriter writer(io.get_executor(), store, config, metrics, [](auto&&) {}, nullptr, fast);
+  for (int n = 1; n <= 16; ++n) {
+    Envelope env = message(n);
+    if (n == 3) env.readings.front().metric = "poison";
+    writer.push(std::move(env));
+  }
+  writer.start();
+  ASSERT_TRUE(wait_until([&] { return store.stored_count() == 16; }, 5s));
+  writer.stop();
+  const std::lock_guard lock(store.mutex);
+  EXPECT_EQ(store.stored.size(), 15u);
+  ASSERT_EQ(store.letters.size(), 1u);
+  EXPECT_NE(store.letters[0].payload.find("dev-3 poison"), std::string::npos);
+  EXPECT_EQ(store.down, 0);  // the outage really happened during the bisect
 }
 
 }  // namespace
