@@ -260,7 +260,12 @@ std::optional<stores::WriteResult> HistoryWriter::write_batch(std::span<const En
 void HistoryWriter::run() {
   std::unique_lock lock(mutex_);
   while (true) {
-    wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (!wake_.wait_for(lock, idle_tick, [&] { return stopping_ || !queue_.empty(); })) {
+      lock.unlock();
+      store_.maintain_if_due();
+      lock.lock();
+      continue;
+    }
     if (queue_.empty()) return;  // stopping and drained
     std::vector<Envelope> batch = take_batch(lock);
     lock.unlock();
@@ -291,11 +296,12 @@ void HistoryWriter::run() {
 void HistoryWriter::run_from_spool() {
   while (true) {
     const bool draining = stopping();
-    Spool::Batch batch = spool_->take(config_.batch_max, std::chrono::milliseconds{100});
+    Spool::Batch batch = spool_->take(config_.batch_max, idle_tick);
     depth_.store(static_cast<std::size_t>(spool_->backlog()), std::memory_order_relaxed);
     depth_gauge_.set(static_cast<std::int64_t>(depth()));
     if (batch.envelopes.empty()) {
       if (draining) return;  // everything synced is committed
+      store_.maintain_if_due();
       continue;
     }
     std::optional<stores::WriteResult> result = write_batch(batch.envelopes);

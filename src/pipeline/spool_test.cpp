@@ -18,6 +18,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using testing::expect_same;
 using testing::ScratchDir;
+using testing::wait_until;
 
 const model::Timestamp t0 = model::from_micros(1'795'514'400'000'000);
 
@@ -435,15 +436,6 @@ class PickyStore final : public stores::HistoryStore {
   std::vector<DeadLetter> letters;
 };
 
-bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds deadline) {
-  const auto end = std::chrono::steady_clock::now() + deadline;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
 // The retry backoff of the production writer is 100 ms .. 5 s; these tests run it at 1 .. 4 ms.
 constexpr HistoryWriter::Backoff fast{1ms, 4ms};
 
@@ -452,7 +444,8 @@ TEST(HistoryWriterBisect, APoisonMessageIsDeadLetteredAloneAndTheRestFlows) {
   common::Metrics metrics;
   config::PipelineConfig config;
   PickyStore store;
-  HistoryWriter writer(io.get_executor(), store, config, metrics, [](auto&&) {}, nullptr, fast);
+  HistoryWriter writer(
+      io.get_executor(), store, config, metrics, [](auto&&) {}, nullptr, fast);
   for (int n = 1; n <= 10; ++n) {
     Envelope env = message(n);
     if (n == 10) env.readings.front().metric = "poison";
@@ -475,7 +468,8 @@ TEST(HistoryWriterBisect, OnceTheProbeShowsTheStoreUpThePoisonIsFoundInLogarithm
   common::Metrics metrics;
   config::PipelineConfig config;
   PickyStore store;
-  HistoryWriter writer(io.get_executor(), store, config, metrics, [](auto&&) {}, nullptr, fast);
+  HistoryWriter writer(
+      io.get_executor(), store, config, metrics, [](auto&&) {}, nullptr, fast);
   constexpr int count = 1024;
   for (int n = 1; n <= count; ++n) {
     Envelope env = message(n);
@@ -505,7 +499,8 @@ TEST(HistoryWriterBisect, AStoreThatIsDownDeadLettersNothing) {
   config::PipelineConfig config;
   PickyStore store;
   store.down = 8;  // the first attempts and their probes
-  HistoryWriter writer(io.get_executor(), store, config, metrics, [](auto&&) {}, nullptr, fast);
+  HistoryWriter writer(
+      io.get_executor(), store, config, metrics, [](auto&&) {}, nullptr, fast);
   writer.push(message(1));
   writer.push(message(2));
   writer.start();
@@ -525,7 +520,8 @@ TEST(HistoryWriterBisect, AStoreThatGoesDownMidBisectDeadLettersOnlyThePoison) {
   // writes), long enough for probes to fail at every level below.
   store.down_at = 7;
   store.down = 12;
-  HistoryWriter writer(io.get_executor(), store, config, metrics, [](auto&&) {}, nullptr, fast);
+  HistoryWriter writer(
+      io.get_executor(), store, config, metrics, [](auto&&) {}, nullptr, fast);
   for (int n = 1; n <= 16; ++n) {
     Envelope env = message(n);
     if (n == 3) env.readings.front().metric = "poison";

@@ -3,9 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "pipeline/envelope.h"
 
@@ -31,6 +34,16 @@ class ScratchDir {
  private:
   std::filesystem::path path_;
 };
+
+// Polls `done` every millisecond until it holds (true) or `deadline` has passed (false).
+inline bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds deadline) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  }
+  return true;
+}
 
 inline void expect_same(const Envelope& a, const Envelope& b) {
   ASSERT_EQ(a.readings.size(), b.readings.size());

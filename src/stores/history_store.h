@@ -104,6 +104,11 @@ class HistoryStore {
   virtual std::vector<RollupBucket> rollups(const RollupQuery& q) = 0;      // oldest first
   virtual std::vector<model::Event> events(const EventQuery& q) = 0;
   virtual std::vector<pipeline::DeadLetter> dead_letters(const DeadLetterQuery& q) = 0;
+  // The store's periodic upkeep (retention of every tier, partitions ahead) if it is due by the
+  // store's own schedule and clock. write() runs it too; the history writer also calls this while
+  // idle, so that a system without traffic still prunes. Writer thread only; a failure is logged
+  // and tried again when due.
+  virtual void maintain_if_due() {}
 };
 
 }  // namespace fieldhub::stores

@@ -388,6 +388,15 @@ pg::Status PostgresHistoryStore::maintain() {
   return {};
 }
 
+void PostgresHistoryStore::maintain_if_due() {
+  const model::Timestamp t = now();
+  if (!writer_.healthy() || t - last_maintenance_ < options_.maintenance_interval) return;
+  if (Status s = maintain(); !s.ok()) {
+    common::log(common::LogLevel::warn, "postgres_history", "maintenance: " + s.message());
+    last_maintenance_ = t;
+  }
+}
+
 // ---- write ----
 
 WriteResult PostgresHistoryStore::write(std::span<const pipeline::Envelope> batch) {

@@ -69,6 +69,9 @@ class PostgresHistoryStore final : public HistoryStore {
   std::vector<RollupBucket> rollups(const RollupQuery& q) override;
   std::vector<model::Event> events(const EventQuery& q) override;
   std::vector<pipeline::DeadLetter> dead_letters(const DeadLetterQuery& q) override;
+  // maintain() when maintenance_interval has passed, on an open writer connection only (an idle
+  // writer does not reconnect for upkeep: the next write does, and runs it then).
+  void maintain_if_due() override;
 
   // Creates the partitions from today to partitions_ahead days on, drops those past the raw
   // retention and deletes rollup buckets past theirs (in chunks of 10,000 rows). write() calls it

@@ -66,6 +66,8 @@ class SqliteHistoryStore final : public HistoryStore {
   std::vector<RollupBucket> rollups(const RollupQuery& q) override;
   std::vector<model::Event> events(const EventQuery& q) override;
   std::vector<pipeline::DeadLetter> dead_letters(const DeadLetterQuery& q) override;
+  // One retention step (at most retention_chunk rows) when due or unfinished.
+  void maintain_if_due() override { run_retention_step(); }
 
   // Deletes everything the retention expired as of `now`, in transactions of at most
   // retention_chunk rows; returns the rows deleted. write() does the same on its own schedule;
