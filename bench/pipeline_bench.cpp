@@ -3,9 +3,7 @@
 // validation followed by the in-process live store update (1,000 devices).
 #include <benchmark/benchmark.h>
 
-#include <array>
-#include <cstdio>
-
+#include "bench_envelopes.h"
 #include "pipeline/validate.h"
 #include "stores/memory/memory_live_store.h"
 
@@ -17,23 +15,7 @@ using namespace std::chrono_literals;
 const model::Timestamp now = model::from_micros(1'795'514'400'000'000);
 
 pipeline::Envelope envelope(int device, int values) {
-  pipeline::Envelope env;
-  for (int v = 0; v < values; ++v) {
-    // Built by snprintf and designated initialisers: assigning short strings here trips GCC 12's
-    // false -Wrestrict warning (GCC PR 105651).
-    std::array<char, 16> device_id{};
-    std::array<char, 16> metric{};
-    std::snprintf(device_id.data(), device_id.size(), "dev-%d", device);
-    std::snprintf(metric.data(), metric.size(), "m%d", v);
-    model::Reading r{.device_id = device_id.data(),
-                     .metric = metric.data(),
-                     .value = 230.0 + v,
-                     .unit = std::string(1, 'V'),
-                     .source_ts = now - 1s,
-                     .received_ts = now};
-    env.readings.push_back(std::move(r));
-  }
-  return env;
+  return bench::envelope(device, values, now);
 }
 
 void BM_Validate(benchmark::State& state) {

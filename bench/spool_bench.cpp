@@ -4,11 +4,10 @@
 // (a trickle: one sync per message) and 1,000 (a flood: one sync per group).
 #include <benchmark/benchmark.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <random>
 
+#include "bench_envelopes.h"
 #include "pipeline/spool.h"
 #include "pipeline/spool_codec.h"
 
@@ -20,24 +19,7 @@ using namespace std::chrono_literals;
 const model::Timestamp now = model::from_micros(1'795'514'400'000'000);
 
 pipeline::Envelope envelope(int device, int values) {
-  pipeline::Envelope env;
-  for (int v = 0; v < values; ++v) {
-    // snprintf and designated initialisers: short string assignment trips GCC 12's false
-    // -Wrestrict (GCC PR 105651).
-    std::array<char, 16> device_id{};
-    std::array<char, 16> metric{};
-    std::snprintf(device_id.data(), device_id.size(), "dev-%d", device);
-    std::snprintf(metric.data(), metric.size(), "m%d", v);
-    model::Reading r{.device_id = device_id.data(),
-                     .metric = metric.data(),
-                     .value = 230.0 + v,
-                     .unit = std::string(1, 'V'),
-                     .source_ts = now - 1s,
-                     .received_ts = now,
-                     .provenance = {std::string("mqtt"), std::string("broker")}};
-    env.readings.push_back(std::move(r));
-  }
-  return env;
+  return bench::envelope(device, values, now);
 }
 
 void BM_Encode(benchmark::State& state) {
