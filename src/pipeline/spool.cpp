@@ -669,12 +669,18 @@ void Spool::committed(std::uint64_t seq) {
   // stores recognise those (unique keys, replay digests).
   const fs::path file = options_.dir / "committed";
   const fs::path tmp = options_.dir / "committed.tmp";
+  std::error_code ec;
   {
+    // Checked after the close: on a full disk the write fails only when the buffer is flushed,
+    // and an empty mark must not replace the last good one.
     std::ofstream o(tmp, std::ios::trunc);
     o << seq << '\n';
-    if (!o) return;
+    o.close();
+    if (!o) {
+      fs::remove(tmp, ec);
+      return;
+    }
   }
-  std::error_code ec;
   fs::rename(tmp, file, ec);
   queue_wake_.notify_all();  // a full spool may have room now
 }
