@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "fieldhub_process.h"
 
+#include <simdjson.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -66,10 +68,11 @@ FieldhubProcess::~FieldhubProcess() = default;
 
 void FieldhubProcess::start() {
   ++starts_;
+  std::vector<std::string> argv = options_.launcher;
+  argv.insert(argv.end(), {(bin_dir() / "fieldhub").string(), "--config",
+                           (dir_.path() / "fieldhub.toml").string()});
   process_ = std::make_unique<ChildProcess>(
-      std::vector<std::string>{(bin_dir() / "fieldhub").string(), "--config",
-                               (dir_.path() / "fieldhub.toml").string()},
-      dir_.path() / ("fieldhub-" + std::to_string(starts_) + ".log"));
+      std::move(argv), dir_.path() / ("fieldhub-" + std::to_string(starts_) + ".log"));
   if (!wait_for_port(http_port_, 10s)) {
     throw std::runtime_error("fieldhub did not listen; log:\n" + log());
   }
@@ -144,6 +147,29 @@ std::map<std::string, double> FieldhubProcess::metrics() const {
     out[line.substr(0, space)] = std::stod(line.substr(space + 1));
   }
   return out;
+}
+
+std::string health_component(const FieldhubProcess& fh, const std::string& name) {
+  const auto r = fh.get("/healthz");
+  if (!r) return "";
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(r->second).get(doc)) return "";
+  std::string_view state;
+  if (doc["components"][name].get(state)) return "";
+  return std::string(state);
+}
+
+std::string alarm_state(const FieldhubProcess& fh, const std::string& type) {
+  const auto r = fh.get("/api/v1/alarms");
+  if (!r || r->first != 200) return "";
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(r->second).get(doc)) return "";
+  for (auto a : doc["alarms"].get_array()) {
+    if (std::string_view(a["type"]) == type) return std::string(std::string_view(a["state"]));
+  }
+  return "";
 }
 
 PublishResult publish_all(std::uint16_t broker_port, const std::vector<Message>& messages,

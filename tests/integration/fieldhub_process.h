@@ -24,6 +24,8 @@ class FieldhubProcess {
     std::string extra_config;  // appended TOML
     std::string live_url = "memory:";
     std::string history_url = "sqlite:data/history.db";
+    // Prepended to fieldhub's command line (a wrapper that execs it, so the pid stays fieldhub's).
+    std::vector<std::string> launcher;
   };
   explicit FieldhubProcess(Options options);
   ~FieldhubProcess();
@@ -32,6 +34,7 @@ class FieldhubProcess {
   void kill();   // SIGKILL, then reaps
   void stop();   // SIGTERM, waits for a clean exit
   std::uint16_t http_port() const { return http_port_; }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
   std::string log() const;
   const std::filesystem::path& dir() const { return dir_.path(); }
 
@@ -52,6 +55,11 @@ class FieldhubProcess {
   std::unique_ptr<ChildProcess> process_;
   int starts_ = 0;
 };
+
+// The state /healthz gives one component ("ok", "degraded: …"), or "" when unreachable.
+std::string health_component(const FieldhubProcess& fh, const std::string& name);
+// The state of the open alarm of this type, or "" when there is none.
+std::string alarm_state(const FieldhubProcess& fh, const std::string& type);
 
 // Publishes numbered QoS 1 messages through the broker with fieldhub's own MQTT client, keeping
 // at most `window` unacknowledged; retries across broker restarts (the client resends with DUP).

@@ -6,7 +6,6 @@
 // FIELDHUB_FAULT_OUTAGE_S sets how long a store stays down (default 10 s; RELIABILITY.md's soak
 // figure is 60 s: `FIELDHUB_FAULT_OUTAGE_S=60 ctest -R store_fault`).
 #include <gtest/gtest.h>
-#include <simdjson.h>
 
 #include <atomic>
 #include <chrono>
@@ -35,31 +34,6 @@ std::chrono::seconds outage() {
 
 double seconds_since(steady::time_point t) {
   return std::chrono::duration<double>(steady::now() - t).count();
-}
-
-// The state /healthz gives one component ("ok", "degraded: …"), or "" when unreachable.
-std::string component(const FieldhubProcess& fh, const std::string& name) {
-  const auto r = fh.get("/healthz");
-  if (!r) return "";
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  if (parser.parse(r->second).get(doc)) return "";
-  std::string_view state;
-  if (doc["components"][name].get(state)) return "";
-  return std::string(state);
-}
-
-// The state of the open alarm of this type, or "" when there is none.
-std::string alarm_state(const FieldhubProcess& fh, const std::string& type) {
-  const auto r = fh.get("/api/v1/alarms");
-  if (!r || r->first != 200) return "";
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  if (parser.parse(r->second).get(doc)) return "";
-  for (auto a : doc["alarms"].get_array()) {
-    if (std::string_view(a["type"]) == type) return std::string(std::string_view(a["state"]));
-  }
-  return "";
 }
 
 class StoreFaults : public ::testing::Test {
@@ -143,8 +117,8 @@ TEST_F(StoreFaults, PostgresStoppedMidLoadLosesNothingAndTheBacklogDrainsFast) {
   ASSERT_TRUE(wait_until([&] { return stop_now.load(); }, 60s));
   const auto stopped_at = steady::now();
   postgres.stop();
-  ASSERT_TRUE(
-      wait_until([&] { return component(fh, "history").starts_with("degraded"); }, 30s, 50ms))
+  ASSERT_TRUE(wait_until([&] { return health_component(fh, "history").starts_with("degraded"); },
+                         30s, 50ms))
       << fh.log();
   const double detected_s = seconds_since(stopped_at);
   // ... and raised as fieldhub's own technical alarm.
@@ -156,7 +130,8 @@ TEST_F(StoreFaults, PostgresStoppedMidLoadLosesNothingAndTheBacklogDrainsFast) {
   const double stored_before = metric(fh.metrics(), "fieldhub_readings_stored_total");
   postgres.start();
   const auto back_at = steady::now();
-  ASSERT_TRUE(wait_until([&] { return component(fh, "history") == "ok"; }, 30s, 20ms)) << fh.log();
+  ASSERT_TRUE(wait_until([&] { return health_component(fh, "history") == "ok"; }, 30s, 20ms))
+      << fh.log();
   const double resumed_s = seconds_since(back_at);
   EXPECT_TRUE(wait_until([&] { return alarm_state(fh, "history_degraded") == "cleared_unacked"; },
                          5s, 50ms));
@@ -239,8 +214,8 @@ TEST_F(StoreFaults, PostgresFrozenIsDetectedByTimeoutsAndLosesNothing) {
   ASSERT_TRUE(wait_until([&] { return freeze_now.load(); }, 60s));
   const auto frozen_at = steady::now();
   postgres.freeze();
-  const bool detected =
-      wait_until([&] { return component(fh, "history").starts_with("degraded"); }, 30s, 50ms);
+  const bool detected = wait_until(
+      [&] { return health_component(fh, "history").starts_with("degraded"); }, 30s, 50ms);
   const double detected_s = seconds_since(frozen_at);
   while (steady::now() < frozen_at + 6s) std::this_thread::sleep_for(100ms);  // hung this long
   postgres.thaw();
@@ -275,7 +250,8 @@ TEST_F(StoreFaults, RedisStoppedKeepsHistoryCompleteAndLiveStateIsRebuilt) {
   ASSERT_TRUE(wait_until([&] { return stop_now.load(); }, 60s));
   const auto stopped_at = steady::now();
   redis.stop();
-  ASSERT_TRUE(wait_until([&] { return component(fh, "live").starts_with("degraded"); }, 30s, 50ms))
+  ASSERT_TRUE(
+      wait_until([&] { return health_component(fh, "live").starts_with("degraded"); }, 30s, 50ms))
       << fh.log();
   const double detected_s = seconds_since(stopped_at);
   // Ingest goes on meanwhile: the API serves live state from fieldhub's own mirror.
@@ -300,7 +276,7 @@ TEST_F(StoreFaults, RedisStoppedKeepsHistoryCompleteAndLiveStateIsRebuilt) {
       30s, 100ms);
   const double rebuilt_s = seconds_since(back_at);
   EXPECT_TRUE(rebuilt) << "dev-3 in Redis: " << redis_seq(redis, "dev-3");
-  EXPECT_EQ(component(fh, "live"), "ok");
+  EXPECT_EQ(health_component(fh, "live"), "ok");
   std::cout << "Redis down " << down_for.count() << " s: live degraded shown after " << detected_s
             << " s; live state rebuilt " << rebuilt_s
             << " s after it returned (including the rest of the load)\n";
