@@ -293,6 +293,25 @@ TEST_F(PostgresHistoryStoreTest, DailyPartitionsAreCreatedAheadAndDroppedByReten
   EXPECT_EQ(store->readings({"m1", "energy", far_past, far_future}).size(), 2u);
 }
 
+TEST_F(PostgresHistoryStoreTest, MaintainIfDueRunsTheRetentionWithoutAWriteOnceItIsDue) {
+  // What the history writer calls while idle: an idle system prunes too.
+  common::FakeClock clock(model::from_micros(1'795'003'200'000'000));
+  PostgresOptions options;
+  options.clock = &clock;
+  options.retention.raw = std::chrono::days{3};
+  auto store = open(options);
+  ASSERT_TRUE(store);
+  const model::Timestamp now = clock.now();
+  const Envelope batch{
+      {reading("m1", "energy", now - 24h * 5, 1.0), reading("m1", "energy", now, 2.0)}};
+  ASSERT_TRUE(store->write({&batch, 1}).ok);
+  store->maintain_if_due();  // not due: the store ran its upkeep when it opened
+  EXPECT_EQ(store->readings({"m1", "energy", far_past, far_future}).size(), 2u);
+  clock.advance(options.maintenance_interval);
+  store->maintain_if_due();
+  EXPECT_EQ(store->readings({"m1", "energy", far_past, far_future}).size(), 1u);
+}
+
 TEST_F(PostgresHistoryStoreTest, DeviceClocksAtTheEndsOfTimeGetPartitionsToo) {
   auto store = open();
   ASSERT_TRUE(store);
