@@ -439,21 +439,29 @@ class PickyStore final : public stores::HistoryStore {
 // The retry backoff of the production writer is 100 ms .. 5 s; these tests run it at 1 .. 4 ms.
 constexpr HistoryWriter::Backoff fast{1ms, 4ms};
 
-TEST(HistoryWriterBisect, APoisonMessageIsDeadLetteredAloneAndTheRestFlows) {
+// Writes messages 1..count through a HistoryWriter into `store`, message `poison` (0: none) being
+// one the store refuses; true once all are stored or dead-lettered, false after 5 s.
+bool write_through(PickyStore& store, common::Metrics& metrics, int count, int poison) {
   boost::asio::io_context io;
-  common::Metrics metrics;
   config::PipelineConfig config;
-  PickyStore store;
   HistoryWriter writer(
       io.get_executor(), store, config, metrics, [](auto&&) {}, nullptr, fast);
-  for (int n = 1; n <= 10; ++n) {
+  for (int n = 1; n <= count; ++n) {
     Envelope env = message(n);
-    if (n == 10) env.readings.front().metric = "poison";
+    if (n == poison) env.readings.front().metric = "poison";
     writer.push(std::move(env));
   }
   writer.start();
-  ASSERT_TRUE(wait_until([&] { return store.stored_count() == 10; }, 5s));
+  const bool done =
+      wait_until([&] { return store.stored_count() == static_cast<std::size_t>(count); }, 5s);
   writer.stop();
+  return done;
+}
+
+TEST(HistoryWriterBisect, APoisonMessageIsDeadLetteredAloneAndTheRestFlows) {
+  common::Metrics metrics;
+  PickyStore store;
+  ASSERT_TRUE(write_through(store, metrics, 10, 10));
   const std::lock_guard lock(store.mutex);
   EXPECT_EQ(store.stored.size(), 9u);
   ASSERT_EQ(store.letters.size(), 1u);
@@ -464,21 +472,10 @@ TEST(HistoryWriterBisect, APoisonMessageIsDeadLetteredAloneAndTheRestFlows) {
 }
 
 TEST(HistoryWriterBisect, OnceTheProbeShowsTheStoreUpThePoisonIsFoundInLogarithmicallyManyWrites) {
-  boost::asio::io_context io;
   common::Metrics metrics;
-  config::PipelineConfig config;
   PickyStore store;
-  HistoryWriter writer(
-      io.get_executor(), store, config, metrics, [](auto&&) {}, nullptr, fast);
   constexpr int count = 1024;
-  for (int n = 1; n <= count; ++n) {
-    Envelope env = message(n);
-    if (n == 701) env.readings.front().metric = "poison";
-    writer.push(std::move(env));
-  }
-  writer.start();
-  ASSERT_TRUE(wait_until([&] { return store.stored_count() == count; }, 5s));
-  writer.stop();
+  ASSERT_TRUE(write_through(store, metrics, count, 701));
   const std::lock_guard lock(store.mutex);
   EXPECT_EQ(store.stored.size(), count - 1u);
   ASSERT_EQ(store.letters.size(), 1u);
@@ -494,42 +491,23 @@ TEST(HistoryWriterBisect, OnceTheProbeShowsTheStoreUpThePoisonIsFoundInLogarithm
 }
 
 TEST(HistoryWriterBisect, AStoreThatIsDownDeadLettersNothing) {
-  boost::asio::io_context io;
   common::Metrics metrics;
-  config::PipelineConfig config;
   PickyStore store;
   store.down = 8;  // the first attempts and their probes
-  HistoryWriter writer(
-      io.get_executor(), store, config, metrics, [](auto&&) {}, nullptr, fast);
-  writer.push(message(1));
-  writer.push(message(2));
-  writer.start();
-  ASSERT_TRUE(wait_until([&] { return store.stored_count() == 2; }, 5s));
-  writer.stop();
+  ASSERT_TRUE(write_through(store, metrics, 2, 0));
   const std::lock_guard lock(store.mutex);
   EXPECT_TRUE(store.letters.empty());
   EXPECT_EQ(metric(metrics, "fieldhub_history_rejected_total"), 0);
 }
 
 TEST(HistoryWriterBisect, AStoreThatGoesDownMidBisectDeadLettersOnlyThePoison) {
-  boost::asio::io_context io;
   common::Metrics metrics;
-  config::PipelineConfig config;
   PickyStore store;
   // Down after the split has begun (3 failures and a probe of the whole batch, then 2 more
   // writes), long enough for probes to fail at every level below.
   store.down_at = 7;
   store.down = 12;
-  HistoryWriter writer(
-      io.get_executor(), store, config, metrics, [](auto&&) {}, nullptr, fast);
-  for (int n = 1; n <= 16; ++n) {
-    Envelope env = message(n);
-    if (n == 3) env.readings.front().metric = "poison";
-    writer.push(std::move(env));
-  }
-  writer.start();
-  ASSERT_TRUE(wait_until([&] { return store.stored_count() == 16; }, 5s));
-  writer.stop();
+  ASSERT_TRUE(write_through(store, metrics, 16, 3));
   const std::lock_guard lock(store.mutex);
   EXPECT_EQ(store.stored.size(), 15u);
   ASSERT_EQ(store.letters.size(), 1u);
