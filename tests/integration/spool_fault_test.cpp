@@ -372,10 +372,12 @@ TEST(SpoolTornTail, APowerLossTornLastRecordIsTruncatedCountedAndNothingAcknowle
   std::mt19937 rng(seed);
 
   // A SIGKILL leaves every written record whole in the page cache; a power loss may also lose
-  // or tear what was written after the last fdatasync. Bytes are unsynced for sure only if no
-  // acknowledgement covers them (fieldhub acknowledges after the sync), so the last record is
-  // cut only when its message was not acknowledged; otherwise fieldhub restarts as it is and
-  // is killed again later.
+  // or tear what was written after the last fdatasync, never what was synced before it. Every
+  // acknowledged message was synced before its PUBACK, so its record cannot be torn by a power
+  // loss; a record whose message was not acknowledged may be, and fieldhub must survive that
+  // with nothing acknowledged lost (the broker still has the message). So the last record is cut
+  // only when its message was not acknowledged; otherwise fieldhub restarts as it is and is
+  // killed again later.
   std::optional<LastRecord> cut;
   std::size_t cut_at = 0;
   double restart_seconds = 0;
