@@ -241,6 +241,8 @@ std::unique_ptr<stores::HistoryStore> open_history_store(const config::Config& c
       pg_options.maintenance_interval =
           std::chrono::duration_cast<std::chrono::seconds>(*pc.maintenance_interval);
     }
+    pg_options.rollup_fold_interval =
+        pc.rollup_fold_interval.value_or(pg_options.rollup_fold_interval);
     auto store = stores::PostgresHistoryStore::open(url, pg_options);
     if (!store.ok()) {
       throw std::runtime_error("cannot open history in PostgreSQL: " + store.status().message());

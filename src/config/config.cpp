@@ -1321,6 +1321,8 @@ void read_stores(Section& root, Config& c, const fs::path& config_dir) {
     if (auto v = ps.integer("partitions_ahead", 0, 60)) pg.partitions_ahead = static_cast<int>(*v);
     pg.maintenance_interval =
         ps.duration("maintenance_interval", std::chrono::minutes{1}, std::chrono::hours{24});
+    pg.rollup_fold_interval =
+        ps.duration("rollup_fold_interval", milliseconds{0}, std::chrono::minutes{10});
     ps.check_unknown();
   }
   if (const toml::table* rt = s.subtable("redis")) {

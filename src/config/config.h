@@ -83,6 +83,7 @@ struct PostgresConfig {
   std::optional<std::chrono::milliseconds> replay_digest_retention;
   std::optional<int> partitions_ahead;
   std::optional<std::chrono::milliseconds> maintenance_interval;
+  std::optional<std::chrono::milliseconds> rollup_fold_interval;
 };
 
 // [stores.redis]: tuning of the Redis live store (defaults in src/stores/redis/redis_live_store.h).

@@ -273,6 +273,7 @@ timeout = "3s"
 partitions_ahead = 4
 maintenance_interval = "10m"
 replay_digest_retention = "2h"
+rollup_fold_interval = "5s"
 
 [stores.redis]
 connect_timeout = "500ms"
@@ -287,6 +288,7 @@ devices_per_round = 128
   EXPECT_EQ(c.stores.postgres.partitions_ahead, 4);
   EXPECT_EQ(c.stores.postgres.maintenance_interval, std::chrono::minutes{10});
   EXPECT_EQ(c.stores.postgres.replay_digest_retention, std::chrono::hours{2});
+  EXPECT_EQ(c.stores.postgres.rollup_fold_interval, milliseconds{5000});
   EXPECT_EQ(c.stores.redis.connect_timeout, milliseconds{500});
   EXPECT_EQ(c.stores.redis.command_timeout, milliseconds{1000});
   EXPECT_EQ(c.stores.redis.heartbeat_interval, milliseconds{250});

@@ -55,34 +55,48 @@ constexpr std::string_view writer_session_setup =
     "CREATE TEMP TABLE IF NOT EXISTS events_stage("
     "  ord integer, device_id text, type text, priority smallint, ts bigint, received_ts bigint,"
     "  source_ts bigint, source_ts_trusted boolean, attributes text, adapter text, link text)"
-    "  ON COMMIT DELETE ROWS;"
-    "CREATE TEMP TABLE IF NOT EXISTS rollup_stage("
-    "  tier smallint, series_id integer, bucket bigint, value_min double precision,"
-    "  value_max double precision, value_sum double precision, value_count bigint,"
-    "  first_ts bigint, first_value double precision, last_ts bigint, last_value double precision)"
     "  ON COMMIT DELETE ROWS;";
 
-// Merges the batch's aggregates of one tier into the stored buckets (Aggregate::merge in SQL; SET
-// sees the row as it was before the update). A batch holds each bucket once, as ON CONFLICT DO
-// UPDATE requires.
-std::string rollup_merge(std::string_view table, int tier) {
+// The start of the hour holding a minute bucket, in SQL (floor, also before 1970).
+constexpr std::string_view hour_of_bucket =
+    "bucket - ((bucket % 3600000000) + 3600000000) % 3600000000";
+
+// Merges the folded minute rows (`moved`), grouped by `bucket` (an SQL expression), into a tier's
+// stored buckets: Aggregate::merge in SQL (SET sees the row as it was before the update). A
+// group's first and last values are those of its rows with the oldest first_ts and the newest
+// last_ts, found by joining back on (series, time): unique, since each such time is one stored
+// reading's. (A hash join; array_agg(... ORDER BY) sorts every group apart, and costs more.)
+std::string rollup_merge(std::string_view table, std::string_view bucket) {
   return std::string("INSERT INTO ")
-             .append(table)
-             .append(
-                 " AS r SELECT series_id, bucket, value_min, value_max, value_sum, value_count, "
-                 "first_ts, first_value, last_ts, last_value FROM rollup_stage WHERE tier = ") +
-         std::to_string(tier) +
-         " ON CONFLICT (series_id, bucket) DO UPDATE SET "
-         "value_min = least(r.value_min, excluded.value_min), "
-         "value_max = greatest(r.value_max, excluded.value_max), "
-         "value_sum = r.value_sum + excluded.value_sum, "
-         "value_count = r.value_count + excluded.value_count, "
-         "first_ts = least(r.first_ts, excluded.first_ts), "
-         "first_value = CASE WHEN excluded.first_ts < r.first_ts THEN excluded.first_value "
-         "ELSE r.first_value END, "
-         "last_ts = greatest(r.last_ts, excluded.last_ts), "
-         "last_value = CASE WHEN excluded.last_ts > r.last_ts THEN excluded.last_value "
-         "ELSE r.last_value END";
+      .append(table)
+      .append(
+          " AS r SELECT g.series_id, g.b, g.mn, g.mx, g.sm, g.c, g.f, fv.first_value, g.l, "
+          "lv.last_value FROM (SELECT series_id, ")
+      .append(bucket)
+      .append(
+          " AS b, min(value_min) AS mn, max(value_max) AS mx, sum(value_sum) AS sm, "
+          "sum(value_count)::bigint AS c, min(first_ts) AS f, max(last_ts) AS l FROM moved "
+          "GROUP BY series_id, b) g "
+          "JOIN moved fv ON fv.series_id = g.series_id AND fv.first_ts = g.f "
+          "JOIN moved lv ON lv.series_id = g.series_id AND lv.last_ts = g.l "
+          "ON CONFLICT (series_id, bucket) DO UPDATE SET "
+          "value_min = least(r.value_min, excluded.value_min), "
+          "value_max = greatest(r.value_max, excluded.value_max), "
+          "value_sum = r.value_sum + excluded.value_sum, "
+          "value_count = r.value_count + excluded.value_count, "
+          "first_ts = least(r.first_ts, excluded.first_ts), "
+          "first_value = CASE WHEN excluded.first_ts < r.first_ts THEN excluded.first_value "
+          "ELSE r.first_value END, "
+          "last_ts = greatest(r.last_ts, excluded.last_ts), "
+          "last_value = CASE WHEN excluded.last_ts > r.last_ts THEN excluded.last_value "
+          "ELSE r.last_value END");
+}
+
+// One statement, so one transaction: the pending rows it deletes are the ones it merges into
+// both tiers (rows another writer commits meanwhile are not seen, so they stay for the next fold).
+std::string rollup_fold() {
+  return "WITH moved AS (DELETE FROM rollup_pending RETURNING *), minutes AS (" +
+         rollup_merge("rollup_1m", "bucket") + ") " + rollup_merge("rollup_1h", hour_of_bucket);
 }
 
 std::string_view rollup_table(Resolution r) {
@@ -291,6 +305,7 @@ PostgresHistoryStore::PostgresHistoryStore(std::string url, PostgresOptions opti
   // The first write prunes, so that a process restarted often still does.
   last_prune_ = now() - prune_every_;
   last_maintenance_ = now();
+  last_fold_ = last_maintenance_;
 }
 
 PostgresHistoryStore::~PostgresHistoryStore() = default;
@@ -336,6 +351,8 @@ pg::Status PostgresHistoryStore::ensure_partitions(const std::set<std::int64_t>&
 }
 
 pg::Status PostgresHistoryStore::maintain() {
+  // Before the retention of the tiers, so no pending row brings back a bucket it deletes.
+  if (Status s = fold_rollups(); !s.ok()) return s;
   const std::int64_t now_us = model::to_micros(now());
   const std::int64_t today = floor_day(now_us);
   std::set<std::int64_t> ahead;
@@ -449,6 +466,13 @@ pg::Status PostgresHistoryStore::start_transaction(std::span<const pipeline::Env
       // A retention drop waiting on a long query must not stop history: try again next time.
       common::log(common::LogLevel::warn, "postgres_history", "maintenance: " + s.message());
       last_maintenance_ = t;
+    }
+  } else if (t - last_fold_ >= options_.rollup_fold_interval) {
+    if (Status s = fold_rollups(); !s.ok()) {
+      if (!writer_.healthy()) return s;
+      // The pending rows stay (queries include them) and are folded next time.
+      common::log(common::LogLevel::warn, "postgres_history", "rollup fold: " + s.message());
+      last_fold_ = t;
     }
   }
   // Partitions are created before the batch's transaction, in their own: a failed batch leaves
@@ -793,29 +817,31 @@ pg::Status PostgresHistoryStore::write_readings(const Batch& b, WriteResult& res
 pg::Status PostgresHistoryStore::write_rollups() {
   if (rollups_.empty()) return {};
   copy_.clear();
-  for (const Resolution r : {Resolution::minute, Resolution::hour}) {
-    for (const RollupBatch::Row& row : rollups_.rows(r)) {
-      const Aggregate& a = row.agg;
-      copy_.begin_row(11);
-      copy_.int2(r == Resolution::minute ? 0 : 1);
-      copy_.int4(static_cast<std::int32_t>(row.series_id));
-      copy_.int8(row.bucket);
-      copy_.float8(a.min);
-      copy_.float8(a.max);
-      copy_.float8(a.sum);
-      copy_.int8(a.count);
-      copy_.int8(a.first_ts);
-      copy_.float8(a.first);
-      copy_.int8(a.last_ts);
-      copy_.float8(a.last);
-    }
+  // The minute buckets only: an hour's aggregate is the merge of its minutes' (the fold and the
+  // hour queries regroup them).
+  for (const RollupBatch::Row& row : rollups_.rows(Resolution::minute)) {
+    const Aggregate& a = row.agg;
+    copy_.begin_row(10);
+    copy_.int4(static_cast<std::int32_t>(row.series_id));
+    copy_.int8(row.bucket);
+    copy_.float8(a.min);
+    copy_.float8(a.max);
+    copy_.float8(a.sum);
+    copy_.int8(a.count);
+    copy_.int8(a.first_ts);
+    copy_.float8(a.first);
+    copy_.int8(a.last_ts);
+    copy_.float8(a.last);
   }
   copy_.finish();
-  auto copied = writer_.copy_in("COPY rollup_stage FROM STDIN (FORMAT binary)", copy_);
+  auto copied = writer_.copy_in("COPY rollup_pending FROM STDIN (FORMAT binary)", copy_);
   if (!copied.ok()) return copied.status();
-  for (const auto& [r, tier] : {std::pair{Resolution::minute, 0}, std::pair{Resolution::hour, 1}}) {
-    if (Status s = writer_.execute(rollup_merge(rollup_table(r), tier)); !s.ok()) return s;
-  }
+  return {};
+}
+
+pg::Status PostgresHistoryStore::fold_rollups() {
+  if (Status s = writer_.execute(rollup_fold()); !s.ok()) return s;
+  last_fold_ = now();
   return {};
 }
 
@@ -966,20 +992,35 @@ std::vector<RollupBucket> PostgresHistoryStore::rollups(const RollupQuery& q) {
   std::vector<RollupBucket> out;
   if (!storable_text(q.device_id) || !storable_text(q.metric)) return out;  // cannot be stored
   const std::string table(rollup_table(q.resolution));
-  // The first row is the bucket before the range (for the first bucket's delta), if any.
+  // Pending rows are minute buckets; for hours, each counts in the hour that holds it.
+  const std::string_view pending_bucket =
+      q.resolution == Resolution::minute ? std::string_view("bucket") : hour_of_bucket;
+  // The stored buckets (the one before the range, for the first bucket's delta, and the first
+  // `limit` of the range) and the series' rows not folded yet, ordered by bucket; rows of one
+  // bucket are merged here. The first `limit` merged buckets of the range are among these: a
+  // pending row adds to a stored bucket or is a bucket of its own.
+  constexpr std::string_view columns =
+      "bucket, value_min, value_max, value_sum, value_count, first_ts, first_value, last_ts, "
+      "last_value";
   std::lock_guard lock(reader_mutex_);
   auto rows = read(
-      "WITH s AS (SELECT id FROM series WHERE device_id = $1 AND metric = $2) "
-      "(SELECT r.bucket, r.value_min, r.value_max, r.value_sum, r.value_count, r.first_ts, "
-      "r.first_value, r.last_ts, r.last_value FROM s JOIN " +
-          table +
-          " r ON r.series_id = s.id WHERE r.bucket < $3 ORDER BY r.bucket DESC LIMIT 1) "
-          "UNION ALL "
-          "(SELECT r.bucket, r.value_min, r.value_max, r.value_sum, r.value_count, r.first_ts, "
-          "r.first_value, r.last_ts, r.last_value FROM s JOIN " +
-          table +
-          " r ON r.series_id = s.id WHERE r.bucket >= $3 AND r.bucket < $4 ORDER BY r.bucket "
-          "LIMIT $5)",
+      std::string("WITH s AS (SELECT id FROM series WHERE device_id = $1 AND metric = $2) (SELECT ")
+          .append(columns)
+          .append(" FROM s JOIN ")
+          .append(table)
+          .append(" r ON r.series_id = s.id WHERE r.bucket < $3 ORDER BY r.bucket DESC LIMIT 1) "
+                  "UNION ALL (SELECT ")
+          .append(columns)
+          .append(" FROM s JOIN ")
+          .append(table)
+          .append(" r ON r.series_id = s.id WHERE r.bucket >= $3 AND r.bucket < $4 ORDER BY "
+                  "r.bucket LIMIT $5) UNION ALL (SELECT ")
+          .append(columns)
+          .append(" FROM (SELECT ")
+          .append(pending_bucket)
+          .append(" AS bucket, value_min, value_max, value_sum, value_count, first_ts, "
+                  "first_value, last_ts, last_value FROM s JOIN rollup_pending p ON p.series_id = "
+                  "s.id) p WHERE p.bucket < $4) ORDER BY bucket"),
       Params()
           .text(q.device_id)
           .text(q.metric)
@@ -991,25 +1032,40 @@ std::vector<RollupBucket> PostgresHistoryStore::rollups(const RollupQuery& q) {
     return out;
   }
   const Rows& s = rows.value();
+  std::optional<std::int64_t> bucket;  // of `merged`
+  Aggregate merged;
   std::optional<double> previous_last;
   const std::int64_t from_us = model::to_micros(q.from);
+  const auto flush = [&] {
+    if (!bucket) return;
+    if (*bucket < from_us) {
+      previous_last = merged.last;  // the newest bucket before the range comes last
+    } else if (out.size() < q.limit) {
+      RollupBucket b;
+      b.start = model::from_micros(*bucket);
+      b.min = merged.min;
+      b.max = merged.max;
+      b.sum = merged.sum;
+      b.count = static_cast<std::uint64_t>(merged.count);
+      b.first_ts = model::from_micros(merged.first_ts);
+      b.first = merged.first;
+      b.last_ts = model::from_micros(merged.last_ts);
+      b.last = merged.last;
+      out.push_back(b);
+    }
+  };
   for (int i = 0; i < s.size(); ++i) {
-    if (s.int8(i, 0) < from_us) {
-      previous_last = s.float8(i, 8);
+    const Aggregate a{s.float8(i, 1), s.float8(i, 2), s.float8(i, 3), s.int8(i, 4),
+                      s.int8(i, 5),   s.float8(i, 6), s.int8(i, 7),   s.float8(i, 8)};
+    if (bucket && *bucket == s.int8(i, 0)) {
+      merged.merge(a);
       continue;
     }
-    RollupBucket b;
-    b.start = model::from_micros(s.int8(i, 0));
-    b.min = s.float8(i, 1);
-    b.max = s.float8(i, 2);
-    b.sum = s.float8(i, 3);
-    b.count = static_cast<std::uint64_t>(s.int8(i, 4));
-    b.first_ts = model::from_micros(s.int8(i, 5));
-    b.first = s.float8(i, 6);
-    b.last_ts = model::from_micros(s.int8(i, 7));
-    b.last = s.float8(i, 8);
-    out.push_back(b);
+    flush();
+    bucket = s.int8(i, 0);
+    merged = a;
   }
+  flush();
   fill_deltas(out, previous_last);
   return out;
 }

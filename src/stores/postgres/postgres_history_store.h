@@ -34,6 +34,12 @@ struct PostgresOptions {
   int partitions_ahead = 2;
   // How often write() runs maintain() (partitions ahead, retention of every tier).
   std::chrono::seconds maintenance_interval{3600};
+  // How often write() folds the rollup rows its batches appended to rollup_pending into the
+  // minute and hour buckets (before a batch, in a transaction of its own; maintain() folds too).
+  // Each fold merges a bucket once however many batches touched it since the last; queries
+  // include the pending rows, so this changes the cost of writing, not what is read. Zero: before
+  // every batch.
+  std::chrono::milliseconds rollup_fold_interval{5000};
   // Time source for digest ages, partitions and retention; null means the system clock. Must
   // outlive the store.
   const common::Clock* clock = nullptr;
@@ -44,15 +50,18 @@ struct PostgresOptions {
 // connection (application_name fieldhub-writer); the queries on one other thread through the
 // reader connection (fieldhub-reader, guarded by a mutex), so a query never waits behind a batch.
 // write() is one transaction per batch: readings are sorted by (series, time) and sent with binary
-// COPY into a session staging table, then moved with INSERT ... ON CONFLICT DO NOTHING so repeats
-// are counted exactly. After ok every record is committed (durable as the server's
-// synchronous_commit says); after !ok nothing of the batch is visible and the same batch may be
-// retried. A lost connection is reopened by the next call. The one ambiguous case is a connection
-// lost during COMMIT: the batch may have landed, and its retry is then counted as duplicates
-// (readings, events, redelivered digests) except for dead letters, which are stored again.
-// A record PostgreSQL cannot hold in a text column (NUL byte or invalid UTF-8 in a device id,
-// metric, unit, event type, ...) is stored as a dead letter (reason "unstorable_text") instead of
-// failing the batch; a text value itself is bytea and round-trips byte for byte.
+// COPY straight into readings (or, after a repeat was met, into a session staging table, then
+// moved with INSERT ... ON CONFLICT DO NOTHING so repeats are counted exactly); the rollup
+// aggregates of the stored readings are appended to rollup_pending in the same transaction and
+// folded into the buckets every few seconds (rollup_fold_interval). After ok every record is
+// committed (durable as the server's synchronous_commit says); after !ok nothing of the batch is
+// visible and the same batch may be retried. A lost connection is reopened by the next call. The
+// one ambiguous case is a connection lost during COMMIT: the batch may have landed, and its retry
+// is then counted as duplicates (readings, events, redelivered digests) except for dead letters,
+// which are stored again. A record PostgreSQL cannot hold in a text column (NUL byte or invalid
+// UTF-8 in a device id, metric, unit, event type, ...) is stored as a dead letter (reason
+// "unstorable_text") instead of failing the batch; a text value itself is bytea and round-trips
+// byte for byte.
 class PostgresHistoryStore final : public HistoryStore {
  public:
   // Connects (writer and reader), migrates the schema under an advisory lock and creates the
@@ -105,6 +114,7 @@ class PostgresHistoryStore final : public HistoryStore {
   pg::Status resolve_series(const Batch& b);
   pg::Status write_readings(const Batch& b, WriteResult& result);
   pg::Status write_rollups();
+  pg::Status fold_rollups();
   pg::Status write_events(const Batch& b, WriteResult& result);
   pg::Status write_dead_letters(const Batch& b, WriteResult& result);
   pg::Status ensure_partitions(const std::set<std::int64_t>& days);
@@ -128,6 +138,7 @@ class PostgresHistoryStore final : public HistoryStore {
   std::chrono::microseconds prune_every_{};
   model::Timestamp last_prune_;
   model::Timestamp last_maintenance_;
+  model::Timestamp last_fold_;
 
   // Query side.
   std::mutex reader_mutex_;

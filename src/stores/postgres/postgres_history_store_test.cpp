@@ -412,10 +412,13 @@ TEST_F(PostgresHistoryStoreTest, RollupBucketsPastTheirRetentionAreDeletedNewerS
   for (const auto age : ages) rs.push_back(reading("m1", "energy", now - age, 1.0));
   const Envelope batch[] = {Envelope{rs}};
   ASSERT_TRUE(store->write(batch).ok);
-  ASSERT_EQ(count("SELECT count(*) FROM rollup_1m"), 5);
+  // Pending until a fold (the fake clock does not move); maintain() folds before its retention.
+  ASSERT_EQ(count("SELECT count(*) FROM rollup_pending"), 5);
+  ASSERT_EQ(count("SELECT count(*) FROM rollup_1m"), 0);
 
   clock.set(now);
   ASSERT_TRUE(store->maintain().ok());
+  EXPECT_EQ(count("SELECT count(*) FROM rollup_pending"), 0);
   const auto minutes = store->rollups({"m1", "energy", Resolution::minute, far_past, far_future});
   ASSERT_EQ(minutes.size(), 2u);  // a bucket goes once all of it is older than 5 days
   EXPECT_EQ(minutes[0].start, now - 24h * 5);
@@ -425,6 +428,64 @@ TEST_F(PostgresHistoryStoreTest, RollupBucketsPastTheirRetentionAreDeletedNewerS
   EXPECT_EQ(hours[0].start, now - 24h * 10);
   // Raw retention is off: every reading stays.
   EXPECT_EQ(store->readings({"m1", "energy", far_past, far_future}).size(), 5u);
+}
+
+TEST_F(PostgresHistoryStoreTest, PendingRollupsFoldIntoTheBucketsAndReadTheSameBeforeAndAfter) {
+  const model::Timestamp h0 = model::from_micros(1'794'999'600'000'000);  // an hour boundary
+  common::FakeClock clock(h0 + 1h);
+  PostgresOptions options;
+  options.clock = &clock;
+  options.rollup_fold_interval = 10min;
+  auto store = open(options);
+  ASSERT_TRUE(store);
+  // Three batches into the same buckets, the last one late (older than what is stored).
+  const Envelope first[] = {
+      Envelope{{reading("m1", "energy", h0 + 20s, 5.0), reading("m1", "energy", h0 + 3min, 7.0)}}};
+  const Envelope second[] = {Envelope{{reading("m1", "energy", h0 + 40s, 6.0)}}};
+  const Envelope late[] = {
+      Envelope{{reading("m1", "energy", h0 + 10s, 9.0), reading("m1", "energy", h0 + 50s, 2.0)}}};
+  for (const auto& batch : {std::span<const Envelope>(first), std::span<const Envelope>(second),
+                            std::span<const Envelope>(late)}) {
+    ASSERT_TRUE(store->write(batch).ok);
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM rollup_pending"), 4);  // per batch: its minutes
+  const auto check = [&] {
+    const auto minutes = store->rollups({"m1", "energy", Resolution::minute, far_past, far_future});
+    ASSERT_EQ(minutes.size(), 2u);
+    EXPECT_EQ(minutes[0].start, h0);
+    EXPECT_EQ(minutes[0].count, 4u);
+    EXPECT_EQ(minutes[0].sum, 22.0);
+    EXPECT_EQ(minutes[0].min, 2.0);
+    EXPECT_EQ(minutes[0].max, 9.0);
+    EXPECT_EQ(minutes[0].first_ts, h0 + 10s);
+    EXPECT_EQ(minutes[0].first, 9.0);
+    EXPECT_EQ(minutes[0].last_ts, h0 + 50s);
+    EXPECT_EQ(minutes[0].last, 2.0);
+    EXPECT_EQ(minutes[1].delta, 5.0);  // 7 after the previous bucket's last 2
+    // From the second minute on: the bucket before the range still gives the delta.
+    const auto later = store->rollups({"m1", "energy", Resolution::minute, h0 + 1min, far_future});
+    ASSERT_EQ(later.size(), 1u);
+    EXPECT_EQ(later[0].delta, 5.0);
+    const auto hours = store->rollups({"m1", "energy", Resolution::hour, far_past, far_future});
+    ASSERT_EQ(hours.size(), 1u);
+    EXPECT_EQ(hours[0].count, 5u);
+    EXPECT_EQ(hours[0].first, 9.0);
+    EXPECT_EQ(hours[0].last, 7.0);
+  };
+  check();  // every row pending
+  clock.advance(10min);
+  const Envelope next[] = {Envelope{{reading("m1", "energy", h0 + 30s, 1.0)}}};
+  ASSERT_TRUE(store->write(next).ok);  // folds the three batches first, then stays pending
+  EXPECT_EQ(count("SELECT count(*) FROM rollup_pending"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM rollup_1m"), 2);
+  const auto minutes = store->rollups({"m1", "energy", Resolution::minute, far_past, far_future});
+  ASSERT_EQ(minutes.size(), 2u);
+  EXPECT_EQ(minutes[0].count, 5u);  // stored and pending merged
+  EXPECT_EQ(minutes[0].min, 1.0);
+  ASSERT_TRUE(store->maintain().ok());
+  EXPECT_EQ(count("SELECT count(*) FROM rollup_pending"), 0);
+  EXPECT_EQ(store->rollups({"m1", "energy", Resolution::minute, far_past, far_future})[0].count,
+            5u);
 }
 
 TEST_F(PostgresHistoryStoreTest, UpgradeFromVersion1BuildsRollupsFromTheStoredReadings) {
@@ -440,7 +501,9 @@ TEST_F(PostgresHistoryStoreTest, UpgradeFromVersion1BuildsRollupsFromTheStoredRe
     ASSERT_TRUE(store->write(batch).ok);
   }
   // The database as version 1 left it: readings, no rollup tables.
-  server_->execute(url_, "DROP TABLE rollup_1m, rollup_1h; UPDATE schema_version SET version = 1");
+  server_->execute(url_,
+                   "DROP TABLE rollup_1m, rollup_1h, rollup_pending; "
+                   "UPDATE schema_version SET version = 1");
   auto store = open();
   ASSERT_TRUE(store);
   const auto minutes = store->rollups({"m1", "energy", Resolution::minute, far_past, far_future});
