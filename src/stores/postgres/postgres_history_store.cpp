@@ -407,10 +407,20 @@ pg::Status PostgresHistoryStore::maintain() {
 
 void PostgresHistoryStore::maintain_if_due() {
   const model::Timestamp t = now();
-  if (!writer_.healthy() || t - last_maintenance_ < options_.maintenance_interval) return;
-  if (Status s = maintain(); !s.ok()) {
-    common::log(common::LogLevel::warn, "postgres_history", "maintenance: " + s.message());
-    last_maintenance_ = t;
+  if (!writer_.healthy()) return;
+  if (t - last_maintenance_ >= options_.maintenance_interval) {
+    if (Status s = maintain(); !s.ok()) {
+      common::log(common::LogLevel::warn, "postgres_history", "maintenance: " + s.message());
+      last_maintenance_ = t;
+    }
+    return;
+  }
+  // Idle: what the last batches left pending is folded, so queries have nothing to merge.
+  if (unfolded_ && t - last_fold_ >= options_.rollup_fold_interval) {
+    if (Status s = fold_rollups(); !s.ok()) {
+      common::log(common::LogLevel::warn, "postgres_history", "rollup fold: " + s.message());
+      last_fold_ = t;
+    }
   }
 }
 
@@ -537,6 +547,7 @@ pg::Status PostgresHistoryStore::write_batch(std::span<const pipeline::Envelope>
   // COMMIT of a failed transaction answers ROLLBACK, not an error.
   if (writer_.transaction_state() != 'I') return Status::failure("COMMIT did not complete");
   if (prune) last_prune_ = t;
+  if (!rollups_.empty()) unfolded_ = true;
   return {};
 }
 
@@ -842,6 +853,7 @@ pg::Status PostgresHistoryStore::write_rollups() {
 pg::Status PostgresHistoryStore::fold_rollups() {
   if (Status s = writer_.execute(rollup_fold()); !s.ok()) return s;
   last_fold_ = now();
+  unfolded_ = false;
   return {};
 }
 

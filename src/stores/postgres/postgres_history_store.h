@@ -78,8 +78,9 @@ class PostgresHistoryStore final : public HistoryStore {
   std::vector<RollupBucket> rollups(const RollupQuery& q) override;
   std::vector<model::Event> events(const EventQuery& q) override;
   std::vector<pipeline::DeadLetter> dead_letters(const DeadLetterQuery& q) override;
-  // maintain() when maintenance_interval has passed, on an open writer connection only (an idle
-  // writer does not reconnect for upkeep: the next write does, and runs it then).
+  // maintain() when maintenance_interval has passed, else a fold of this writer's pending rollup
+  // rows when rollup_fold_interval has; on an open writer connection only (an idle writer does
+  // not reconnect for upkeep: the next write does, and runs it then).
   void maintain_if_due() override;
 
   // Creates the partitions from today to partitions_ahead days on, drops those past the raw
@@ -139,6 +140,7 @@ class PostgresHistoryStore final : public HistoryStore {
   model::Timestamp last_prune_;
   model::Timestamp last_maintenance_;
   model::Timestamp last_fold_;
+  bool unfolded_ = false;  // this writer committed rollup_pending rows since its last fold
 
   // Query side.
   std::mutex reader_mutex_;
