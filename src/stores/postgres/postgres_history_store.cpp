@@ -547,7 +547,12 @@ pg::Status PostgresHistoryStore::write_batch(std::span<const pipeline::Envelope>
   // COMMIT of a failed transaction answers ROLLBACK, not an error.
   if (writer_.transaction_state() != 'I') return Status::failure("COMMIT did not complete");
   if (prune) last_prune_ = t;
-  if (!rollups_.empty()) unfolded_ = true;
+  if (folded_in_tx_) {
+    last_fold_ = t;
+    unfolded_ = false;
+  } else if (!rollups_.empty()) {
+    unfolded_ = true;
+  }
   return {};
 }
 
@@ -826,12 +831,20 @@ pg::Status PostgresHistoryStore::write_readings(const Batch& b, WriteResult& res
 }
 
 pg::Status PostgresHistoryStore::write_rollups() {
+  folded_in_tx_ = false;
   if (rollups_.empty()) return {};
   copy_.clear();
+  // A merge can only overflow a double (PostgreSQL refuses: "value out of range") when a sum is
+  // this large. Such a batch folds inside its own transaction, so a reading that would overflow
+  // its bucket fails its batch (and is found and dead-lettered alone, as before folding) instead
+  // of leaving a pending row no later fold can merge.
+  constexpr double overflow_risk = 1e300;
+  bool large = false;
   // The minute buckets only: an hour's aggregate is the merge of its minutes' (the fold and the
   // hour queries regroup them).
   for (const RollupBatch::Row& row : rollups_.rows(Resolution::minute)) {
     const Aggregate& a = row.agg;
+    large = large || std::abs(a.sum) >= overflow_risk;
     copy_.begin_row(10);
     copy_.int4(static_cast<std::int32_t>(row.series_id));
     copy_.int8(row.bucket);
@@ -847,6 +860,10 @@ pg::Status PostgresHistoryStore::write_rollups() {
   copy_.finish();
   auto copied = writer_.copy_in("COPY rollup_pending FROM STDIN (FORMAT binary)", copy_);
   if (!copied.ok()) return copied.status();
+  if (large) {
+    if (Status s = writer_.execute(rollup_fold()); !s.ok()) return s;
+    folded_in_tx_ = true;
+  }
   return {};
 }
 

@@ -140,7 +140,8 @@ class PostgresHistoryStore final : public HistoryStore {
   model::Timestamp last_prune_;
   model::Timestamp last_maintenance_;
   model::Timestamp last_fold_;
-  bool unfolded_ = false;  // this writer committed rollup_pending rows since its last fold
+  bool unfolded_ = false;      // this writer committed rollup_pending rows since its last fold
+  bool folded_in_tx_ = false;  // the current transaction folds (a batch with huge sums)
 
   // Query side.
   std::mutex reader_mutex_;
