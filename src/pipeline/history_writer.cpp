@@ -103,6 +103,7 @@ stores::WriteResult HistoryWriter::attempt(std::span<const Envelope> part) {
   stores::WriteResult result = store_.write(part);
   if (result.ok) {
     commit_seconds_.observe(std::chrono::duration<double>(steady_clock::now() - started).count());
+    failing_since_ = {};
     if (!healthy_.exchange(true)) {
       healthy_gauge_.set(1);
       common::log(common::LogLevel::info, "history", "writes succeed again");
@@ -110,11 +111,19 @@ stores::WriteResult HistoryWriter::attempt(std::span<const Envelope> part) {
     return result;
   }
   write_errors_.inc();
+  if (failing_since_ == steady_clock::time_point{}) {
+    failing_since_ = started;
+    common::log(common::LogLevel::warn, "history", "write failed, retrying: " + result.error);
+  }
+  if (steady_clock::now() - failing_since_ >= degraded_after) set_degraded(result.error);
+  return result;
+}
+
+void HistoryWriter::set_degraded(const std::string& error) {
   if (healthy_.exchange(false)) {
     healthy_gauge_.set(0);
-    common::log(common::LogLevel::error, "history", "write failed, retrying: " + result.error);
+    common::log(common::LogLevel::error, "history", "degraded, writes failing: " + error);
   }
-  return result;
 }
 
 namespace {
@@ -189,7 +198,9 @@ Envelope HistoryWriter::rejected(const Envelope& env, const std::string& error) 
 
 bool HistoryWriter::probe() {
   const Envelope empty;
-  return attempt(std::span<const Envelope>(&empty, 1)).ok;
+  const stores::WriteResult r = attempt(std::span<const Envelope>(&empty, 1));
+  if (!r.ok) set_degraded(r.error);
+  return r.ok;
 }
 
 std::optional<stores::WriteResult> HistoryWriter::write_batch(std::span<const Envelope> batch) {

@@ -54,6 +54,10 @@ class HistoryWriter {
   };
 
   static constexpr int split_after = 3;
+  // History is shown degraded (healthy() false) once the probe finds the store down, or once
+  // writes have kept failing this long (a hung store: one attempt lasts a timeout). A batch the
+  // store refuses while it is up is bisected without that: one bad record is not an outage.
+  static constexpr std::chrono::seconds degraded_after{2};
   // While idle the writer wakes this often to run the store's upkeep when due
   // (HistoryStore::maintain_if_due: retention must not wait for traffic).
   static constexpr std::chrono::milliseconds idle_tick{100};
@@ -89,8 +93,9 @@ class HistoryWriter {
   stores::WriteResult attempt(std::span<const Envelope> part);
   // Waits `backoff` unless stopping; false when stopping and the drain deadline has passed.
   bool wait_to_retry(std::chrono::milliseconds backoff);
-  // An empty transaction: true when the store is up and takes it.
+  // An empty transaction: true when the store is up and takes it; false marks history degraded.
   bool probe();
+  void set_degraded(const std::string& error);
   Envelope rejected(const Envelope& env, const std::string& error) const;
   bool stopping() const;
 
@@ -109,6 +114,8 @@ class HistoryWriter {
   std::atomic<std::size_t> depth_{0};
   std::atomic<std::size_t> readings_depth_{0};
   std::atomic<bool> healthy_{true};
+  // When the current run of failed writes began (the start of its first attempt); writer thread.
+  std::chrono::steady_clock::time_point failing_since_{};
   std::thread thread_;
 
   common::Gauge& depth_gauge_;

@@ -294,6 +294,9 @@ TEST(SpoolPoisonRecord, ARecordPostgresRefusesIsDeadLetteredAloneAndTheRestIsSto
   EXPECT_GE(bisect_seconds, 0);
   EXPECT_LT(bisect_seconds, 5.0);  // 0.3 s of backoff before the probe, then no waiting
   EXPECT_EQ(metric(m, "fieldhub_history_rejected_total"), 1);
+  // One record the store refuses is not an outage: history was never shown degraded.
+  EXPECT_EQ(metric(m, "fieldhub_history_healthy"), 1);
+  EXPECT_EQ(alarm_state(fh, "history_degraded"), "");
   EXPECT_GE(rejected_after.load(), 0);
   EXPECT_EQ(flow_points(fh, minute_ms), 1u);  // the first reading only
   expect_clean(plan, fh);
