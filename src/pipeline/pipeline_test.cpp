@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 
 namespace fieldhub::pipeline {
 namespace {
@@ -317,62 +318,66 @@ TEST_F(PipelineTest, CountsRejectionsByReasonWholeAndPartial) {
   EXPECT_EQ(metrics.counter_value("fieldhub_dead_letters_stored_total"), 2u);
 }
 
-TEST(PipelineSaturation, PausesAboveCapacityAndResumesBelowHalf) {
-  config::PipelineConfig config;
-  config.queue_capacity = 4;
-  boost::asio::io_context io;
-  common::FakeClock clock(t0);
-  common::Metrics metrics;
-  FakeLiveStore live;
-  FakeHistoryStore history;
-  RecordingFeed feed;
-  Pipeline pipeline(io.get_executor(), config, clock, metrics, live, history, feed);
-  std::vector<bool> changes;
-  pipeline.on_saturation([&](bool s) { changes.push_back(s); });
-  history.hold();
-  pipeline.start();
+// A pipeline whose store holds the writer in its first write, so the queue fills.
+class PipelineSaturation : public ::testing::Test {
+ protected:
+  void start(config::PipelineConfig config) {
+    config_ = config;  // the pipeline keeps a reference
+    pipeline_.emplace(io_.get_executor(), config_, clock_, metrics_, live_, history_, feed_);
+    pipeline_->on_saturation([this](bool s) { changes_.push_back(s); });
+    history_.hold();
+    pipeline_->start();
+  }
+  // The writer takes the first envelope and blocks in the store; only then does the queue fill
+  // (otherwise group commit may take several at once and the depth seen would vary).
+  void wait_writer_blocked() {
+    const auto writing = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < writing) {
+      std::lock_guard lock(history_.mutex);
+      if (history_.attempts == 1) return;
+    }
+  }
+  // Releases the store and runs the io loop until saturation has ended (or 5 s).
+  void release_and_drain() {
+    history_.release();
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (changes_.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+      io_.restart();
+      io_.run_for(5ms);
+    }
+  }
+
+  config::PipelineConfig config_;
+  boost::asio::io_context io_;
+  common::FakeClock clock_{t0};
+  common::Metrics metrics_;
+  FakeLiveStore live_;
+  FakeHistoryStore history_;
+  RecordingFeed feed_;
+  std::optional<Pipeline> pipeline_;
+  std::vector<bool> changes_;
+};
+
+TEST_F(PipelineSaturation, PausesAboveCapacityAndResumesBelowHalf) {
+  start({.queue_capacity = 4});
   const auto submit_one = [&] {
     Envelope env;
     env.events.push_back({.device_id = "d", .type = "call", .source_ts = t0, .received_ts = t0});
-    pipeline.submit(std::move(env), 0);
+    pipeline_->submit(std::move(env), 0);
   };
-  // The writer takes the first message and blocks in the store; only then does the queue fill
-  // (otherwise group commit may take several at once and the depth seen here would vary).
   submit_one();
-  const auto writing = std::chrono::steady_clock::now() + 5s;
-  while (std::chrono::steady_clock::now() < writing) {
-    std::lock_guard lock(history.mutex);
-    if (history.attempts == 1) break;
-  }
+  wait_writer_blocked();
   for (int i = 0; i < 5; ++i) submit_one();
-  EXPECT_EQ(changes, (std::vector<bool>{true}));
-  history.release();
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (changes.size() < 2 && std::chrono::steady_clock::now() < deadline) {
-    io.restart();
-    io.run_for(5ms);
-  }
-  EXPECT_EQ(changes, (std::vector<bool>{true, false}));
-  pipeline.stop();
+  EXPECT_EQ(changes_, (std::vector<bool>{true}));
+  release_and_drain();
+  EXPECT_EQ(changes_, (std::vector<bool>{true, false}));
+  pipeline_->stop();
 }
 
 // A Modbus poll cycle is one envelope of many readings: the readings bound pauses the adapters long
 // before the envelope bound, so memory stays bounded whatever the readings per message.
-TEST(PipelineSaturation, PausesOnQueuedReadingsBeforeTheEnvelopeBound) {
-  config::PipelineConfig config;
-  config.queue_capacity = 1000;
-  config.queue_readings = 50;
-  boost::asio::io_context io;
-  common::FakeClock clock(t0);
-  common::Metrics metrics;
-  FakeLiveStore live;
-  FakeHistoryStore history;
-  RecordingFeed feed;
-  Pipeline pipeline(io.get_executor(), config, clock, metrics, live, history, feed);
-  std::vector<bool> changes;
-  pipeline.on_saturation([&](bool s) { changes.push_back(s); });
-  history.hold();
-  pipeline.start();
+TEST_F(PipelineSaturation, PausesOnQueuedReadingsBeforeTheEnvelopeBound) {
+  start({.queue_capacity = 1000, .queue_readings = 50});
   int cycle = 0;
   const auto submit_cycle = [&] {  // ten float32 registers of one meter, one cycle
     Envelope env;
@@ -386,29 +391,20 @@ TEST(PipelineSaturation, PausesOnQueuedReadingsBeforeTheEnvelopeBound) {
       env.readings.push_back(std::move(r));
     }
     ++cycle;
-    pipeline.submit(std::move(env), 0);
+    pipeline_->submit(std::move(env), 0);
   };
-  submit_cycle();  // taken by the writer, which then blocks in the store
-  const auto writing = std::chrono::steady_clock::now() + 5s;
-  while (std::chrono::steady_clock::now() < writing) {
-    std::lock_guard lock(history.mutex);
-    if (history.attempts == 1) break;
-  }
+  submit_cycle();
+  wait_writer_blocked();
   for (int i = 0; i < 4; ++i) submit_cycle();  // 4 envelopes, 40 readings queued
-  EXPECT_TRUE(changes.empty());
+  EXPECT_TRUE(changes_.empty());
   submit_cycle();  // 50 readings: the bound, with 5 of 1000 envelopes
-  EXPECT_EQ(changes, (std::vector<bool>{true}));
-  EXPECT_TRUE(pipeline.saturated());
-  history.release();
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (changes.size() < 2 && std::chrono::steady_clock::now() < deadline) {
-    io.restart();
-    io.run_for(5ms);
-  }
-  EXPECT_EQ(changes, (std::vector<bool>{true, false}));
-  pipeline.stop();
+  EXPECT_EQ(changes_, (std::vector<bool>{true}));
+  EXPECT_TRUE(pipeline_->saturated());
+  release_and_drain();
+  EXPECT_EQ(changes_, (std::vector<bool>{true, false}));
+  pipeline_->stop();
   // Nothing queued was dropped: the bound only pauses the adapters.
-  EXPECT_EQ(history.stored.size(), 60u);
+  EXPECT_EQ(history_.stored.size(), 60u);
 }
 
 }  // namespace
