@@ -227,7 +227,6 @@ void LiveHub::set_flush_scheduler(std::function<void(std::chrono::milliseconds)>
 
 void LiveHub::count_telemetry(const LiveFilter& filter, int delta) {
   if (!filter.telemetry) return;
-  telemetry_sessions_ += static_cast<std::size_t>(delta);
   const auto it = batches_.try_emplace(filter.interval).first;
   it->second.sessions += static_cast<std::size_t>(delta);
   // Nobody takes this interval any more: what waits for it goes nowhere.
@@ -323,7 +322,8 @@ void LiveHub::on_message(SessionId id, std::string_view text) {
 }
 
 void LiveHub::publish_readings(std::span<const model::Reading> readings) {
-  if (telemetry_sessions_ == 0 || readings.empty()) return;
+  // A batch exists only while sessions take telemetry at its interval.
+  if (batches_.empty() || readings.empty()) return;
   const auto now = clock_.now();
   for (const auto& r : readings) {
     auto& [device, info] = device_entry(r.device_id);

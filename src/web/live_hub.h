@@ -222,7 +222,6 @@ class LiveHub {
   // By interval; 0 is the tick's batch (sessions that take every tick).
   std::map<std::chrono::milliseconds, Batch> batches_;
   std::map<SessionId, Session> sessions_;
-  std::size_t telemetry_sessions_ = 0;  // open sessions whose filter wants telemetry
   SessionId next_id_ = 1;
 
   common::Gauge& sessions_gauge_;
