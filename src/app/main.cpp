@@ -223,7 +223,8 @@ std::unique_ptr<stores::LiveStore> open_live_store(const config::Config& cfg,
 }
 
 // The history store the config names: "sqlite:<path>" or "postgresql://…".
-std::unique_ptr<stores::HistoryStore> open_history_store(const config::Config& cfg) {
+std::unique_ptr<stores::HistoryStore> open_history_store(const config::Config& cfg,
+                                                         common::Metrics& metrics) {
   const std::string& url = cfg.stores.history_url;
   const stores::Retention retention{cfg.history.retention_raw, cfg.history.retention_minute,
                                     cfg.history.retention_hour};
@@ -243,6 +244,8 @@ std::unique_ptr<stores::HistoryStore> open_history_store(const config::Config& c
     }
     pg_options.rollup_fold_interval =
         pc.rollup_fold_interval.value_or(pg_options.rollup_fold_interval);
+    pg_options.rollup_fold_rows = pc.rollup_fold_rows.value_or(pg_options.rollup_fold_rows);
+    pg_options.metrics = &metrics;
     auto store = stores::PostgresHistoryStore::open(url, pg_options);
     if (!store.ok()) {
       throw std::runtime_error("cannot open history in PostgreSQL: " + store.status().message());
@@ -280,7 +283,7 @@ int run(const Options& opts) {
   common::Metrics metrics;
   stores::RedisLiveStore* redis = nullptr;
   auto live = open_live_store(cfg, io.get_executor(), metrics, redis);
-  auto history = open_history_store(cfg);
+  auto history = open_history_store(cfg, metrics);
 
   web::LiveHub hub(cfg, *live, metrics, clock);
   HubFeed feed(hub);

@@ -1323,6 +1323,7 @@ void read_stores(Section& root, Config& c, const fs::path& config_dir) {
         ps.duration("maintenance_interval", std::chrono::minutes{1}, std::chrono::hours{24});
     pg.rollup_fold_interval =
         ps.duration("rollup_fold_interval", milliseconds{0}, std::chrono::minutes{10});
+    pg.rollup_fold_rows = ps.integer("rollup_fold_rows", 100, 1'000'000);
     ps.check_unknown();
   }
   if (const toml::table* rt = s.subtable("redis")) {

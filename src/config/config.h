@@ -84,6 +84,7 @@ struct PostgresConfig {
   std::optional<int> partitions_ahead;
   std::optional<std::chrono::milliseconds> maintenance_interval;
   std::optional<std::chrono::milliseconds> rollup_fold_interval;
+  std::optional<std::int64_t> rollup_fold_rows;
 };
 
 // [stores.redis]: tuning of the Redis live store (defaults in src/stores/redis/redis_live_store.h).

@@ -274,6 +274,7 @@ partitions_ahead = 4
 maintenance_interval = "10m"
 replay_digest_retention = "2h"
 rollup_fold_interval = "5s"
+rollup_fold_rows = 5000
 
 [stores.redis]
 connect_timeout = "500ms"
@@ -289,6 +290,7 @@ devices_per_round = 128
   EXPECT_EQ(c.stores.postgres.maintenance_interval, std::chrono::minutes{10});
   EXPECT_EQ(c.stores.postgres.replay_digest_retention, std::chrono::hours{2});
   EXPECT_EQ(c.stores.postgres.rollup_fold_interval, milliseconds{5000});
+  EXPECT_EQ(c.stores.postgres.rollup_fold_rows, 5000);
   EXPECT_EQ(c.stores.redis.connect_timeout, milliseconds{500});
   EXPECT_EQ(c.stores.redis.command_timeout, milliseconds{1000});
   EXPECT_EQ(c.stores.redis.heartbeat_interval, milliseconds{250});

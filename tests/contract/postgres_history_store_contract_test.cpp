@@ -47,7 +47,8 @@ std::unique_ptr<HistoryStoreHarness> make_postgres() {
   return std::make_unique<PostgresHarness>(*server, stores::PostgresOptions{});
 }
 
-// Folding before every batch: every batch's rollups merge into stored buckets.
+// The folder thread folding after every batch: the rollups move into the stored buckets while
+// the test writes and reads.
 std::unique_ptr<HistoryStoreHarness> make_postgres_folding() {
   testing::PostgresServer* server = testing::shared_postgres_server();
   if (server == nullptr) return nullptr;

@@ -55,56 +55,17 @@ constexpr std::string_view writer_session_setup =
     "CREATE TEMP TABLE IF NOT EXISTS events_stage("
     "  ord integer, device_id text, type text, priority smallint, ts bigint, received_ts bigint,"
     "  source_ts bigint, source_ts_trusted boolean, attributes text, adapter text, link text)"
-    "  ON COMMIT DELETE ROWS;";
+    "  ON COMMIT DELETE ROWS;"
+    // The rollups of a batch with huge sums, merged into the buckets in the batch's transaction.
+    "CREATE TEMP TABLE IF NOT EXISTS rollup_stage(LIKE rollup_pending) ON COMMIT DELETE ROWS;";
 
 // The start of the hour holding a minute bucket, in SQL (floor, also before 1970).
 constexpr std::string_view hour_of_bucket =
     "bucket - ((bucket % 3600000000) + 3600000000) % 3600000000";
 
-// Merges the folded minute rows (`moved`), grouped by `bucket` (an SQL expression), into a tier's
-// stored buckets: Aggregate::merge in SQL (SET sees the row as it was before the update). A
-// group's first and last values are those of its rows with the oldest first_ts and the newest
-// last_ts, found by joining back on (series, time): unique, since each such time is one stored
-// reading's. (A hash join; array_agg(... ORDER BY) sorts every group apart, and costs more.)
-std::string rollup_merge(std::string_view table, std::string_view bucket) {
-  return std::string("INSERT INTO ")
-      .append(table)
-      .append(
-          " AS r SELECT g.series_id, g.b, g.mn, g.mx, g.sm, g.c, g.f, fv.first_value, g.l, "
-          "lv.last_value FROM (SELECT series_id, ")
-      .append(bucket)
-      .append(
-          " AS b, min(value_min) AS mn, max(value_max) AS mx, sum(value_sum) AS sm, "
-          "sum(value_count)::bigint AS c, min(first_ts) AS f, max(last_ts) AS l FROM moved "
-          "GROUP BY series_id, b) g "
-          "JOIN moved fv ON fv.series_id = g.series_id AND fv.first_ts = g.f "
-          "JOIN moved lv ON lv.series_id = g.series_id AND lv.last_ts = g.l "
-          "ON CONFLICT (series_id, bucket) DO UPDATE SET "
-          "value_min = least(r.value_min, excluded.value_min), "
-          "value_max = greatest(r.value_max, excluded.value_max), "
-          "value_sum = r.value_sum + excluded.value_sum, "
-          "value_count = r.value_count + excluded.value_count, "
-          "first_ts = least(r.first_ts, excluded.first_ts), "
-          "first_value = CASE WHEN excluded.first_ts < r.first_ts THEN excluded.first_value "
-          "ELSE r.first_value END, "
-          "last_ts = greatest(r.last_ts, excluded.last_ts), "
-          "last_value = CASE WHEN excluded.last_ts > r.last_ts THEN excluded.last_value "
-          "ELSE r.last_value END");
-}
-
-// One statement, so one transaction: the pending rows it deletes are the ones it merges into
-// both tiers (rows another writer commits meanwhile are not seen, so they stay for the next fold).
-std::string rollup_fold() {
-  return "WITH moved AS (DELETE FROM rollup_pending RETURNING *), minutes AS (" +
-         rollup_merge("rollup_1m", "bucket") + ") " + rollup_merge("rollup_1h", hour_of_bucket);
-}
-
 std::string_view rollup_table(Resolution r) {
   return r == Resolution::minute ? "rollup_1m" : "rollup_1h";
 }
-
-// Rows per retention DELETE of a rollup tier (one short implicit transaction each).
-constexpr std::int64_t rollup_retention_chunk = 10000;
 
 // The columns of readings and readings_stage, in the order write_readings() encodes them.
 constexpr std::string_view reading_columns =
@@ -290,7 +251,10 @@ pg::Result<std::unique_ptr<PostgresHistoryStore>> PostgresHistoryStore::open(
   std::unique_ptr<PostgresHistoryStore> store(new PostgresHistoryStore(
       std::move(url), options, std::move(writer.value()), std::move(reader.value())));
   if (Status s = store->load_partitions(); !s.ok()) return s;
+  // Folds what a previous run left pending (on the folder's connection), then the folder thread
+  // takes over.
   if (Status s = store->maintain(); !s.ok()) return s;
+  store->folder_.start();
   return store;
 }
 
@@ -299,16 +263,25 @@ PostgresHistoryStore::PostgresHistoryStore(std::string url, PostgresOptions opti
     : url_(std::move(url)),
       options_(options),
       writer_(std::move(writer)),
+      folder_({.url = url_,
+               .timeout = options_.timeout,
+               .interval = options_.rollup_fold_interval,
+               .slice_rows = options_.rollup_fold_rows,
+               .maintenance_interval = options_.maintenance_interval,
+               .retention = options_.retention,
+               .clock = options_.clock,
+               .metrics = options_.metrics}),
       reader_(std::move(reader)) {
   prune_every_ = std::clamp<std::chrono::microseconds>(
       options_.replay_digest_retention / 4, std::chrono::seconds{1}, std::chrono::minutes{5});
   // The first write prunes, so that a process restarted often still does.
   last_prune_ = now() - prune_every_;
   last_maintenance_ = now();
-  last_fold_ = last_maintenance_;
 }
 
-PostgresHistoryStore::~PostgresHistoryStore() = default;
+PostgresHistoryStore::~PostgresHistoryStore() {
+  folder_.stop();
+}
 
 model::Timestamp PostgresHistoryStore::now() const {
   return options_.clock != nullptr ? options_.clock->now() : system_clock_.now();
@@ -351,8 +324,17 @@ pg::Status PostgresHistoryStore::ensure_partitions(const std::set<std::int64_t>&
 }
 
 pg::Status PostgresHistoryStore::maintain() {
+  if (Status s = maintain_partitions(); !s.ok()) return s;
   // Before the retention of the tiers, so no pending row brings back a bucket it deletes.
-  if (Status s = fold_rollups(); !s.ok()) return s;
+  if (Status s = folder_.fold(); !s.ok()) return s;
+  return folder_.expire();
+}
+
+pg::Status PostgresHistoryStore::fold_rollups() {
+  return folder_.fold();
+}
+
+pg::Status PostgresHistoryStore::maintain_partitions() {
   const std::int64_t now_us = model::to_micros(now());
   const std::int64_t today = floor_day(now_us);
   std::set<std::int64_t> ahead;
@@ -382,25 +364,6 @@ pg::Status PostgresHistoryStore::maintain() {
                   "dropped partition " + name + " (retention)");
     }
   }
-  for (const auto& [r, keep] : {std::pair{Resolution::minute, options_.retention.minute},
-                                std::pair{Resolution::hour, options_.retention.hour}}) {
-    if (keep.count() <= 0) continue;
-    // A bucket goes once all of it is older than the retention. Through the primary key of each
-    // series, in chunks: no scan of the table, no long transaction.
-    const std::int64_t cutoff = now_us - keep.count() - bucket_width_us(r) + 1;
-    const std::string table(rollup_table(r));
-    const std::string sql = "DELETE FROM " + table +
-                            " WHERE (series_id, bucket) IN (SELECT s.id, x.bucket FROM series s "
-                            "CROSS JOIN LATERAL (SELECT bucket FROM " +
-                            table +
-                            " WHERE series_id = s.id AND bucket < $1 ORDER BY bucket LIMIT $2) x "
-                            "LIMIT $2)";
-    for (;;) {
-      auto deleted = writer_.query(sql, Params().int8(cutoff).int8(rollup_retention_chunk));
-      if (!deleted.ok()) return deleted.status();
-      if (deleted.value().affected() < static_cast<std::uint64_t>(rollup_retention_chunk)) break;
-    }
-  }
   last_maintenance_ = now();
   return {};
 }
@@ -409,17 +372,9 @@ void PostgresHistoryStore::maintain_if_due() {
   const model::Timestamp t = now();
   if (!writer_.healthy()) return;
   if (t - last_maintenance_ >= options_.maintenance_interval) {
-    if (Status s = maintain(); !s.ok()) {
+    if (Status s = maintain_partitions(); !s.ok()) {
       common::log(common::LogLevel::warn, "postgres_history", "maintenance: " + s.message());
       last_maintenance_ = t;
-    }
-    return;
-  }
-  // Idle: what the last batches left pending is folded, so queries have nothing to merge.
-  if (unfolded_ && t - last_fold_ >= options_.rollup_fold_interval) {
-    if (Status s = fold_rollups(); !s.ok()) {
-      common::log(common::LogLevel::warn, "postgres_history", "rollup fold: " + s.message());
-      last_fold_ = t;
     }
   }
 }
@@ -471,18 +426,11 @@ pg::Status PostgresHistoryStore::start_transaction(std::span<const pipeline::Env
     if (Status s = connect_writer(); !s.ok()) return s;
   }
   if (t - last_maintenance_ >= options_.maintenance_interval) {
-    if (Status s = maintain(); !s.ok()) {
+    if (Status s = maintain_partitions(); !s.ok()) {
       if (!writer_.healthy()) return s;
       // A retention drop waiting on a long query must not stop history: try again next time.
       common::log(common::LogLevel::warn, "postgres_history", "maintenance: " + s.message());
       last_maintenance_ = t;
-    }
-  } else if (t - last_fold_ >= options_.rollup_fold_interval) {
-    if (Status s = fold_rollups(); !s.ok()) {
-      if (!writer_.healthy()) return s;
-      // The pending rows stay (queries include them) and are folded next time.
-      common::log(common::LogLevel::warn, "postgres_history", "rollup fold: " + s.message());
-      last_fold_ = t;
     }
   }
   // Partitions are created before the batch's transaction, in their own: a failed batch leaves
@@ -547,12 +495,7 @@ pg::Status PostgresHistoryStore::write_batch(std::span<const pipeline::Envelope>
   // COMMIT of a failed transaction answers ROLLBACK, not an error.
   if (writer_.transaction_state() != 'I') return Status::failure("COMMIT did not complete");
   if (prune) last_prune_ = t;
-  if (folded_in_tx_) {
-    last_fold_ = t;
-    unfolded_ = false;
-  } else if (!rollups_.empty()) {
-    unfolded_ = true;
-  }
+  if (appended_pending_) folder_.nudge();
   return {};
 }
 
@@ -831,14 +774,17 @@ pg::Status PostgresHistoryStore::write_readings(const Batch& b, WriteResult& res
 }
 
 pg::Status PostgresHistoryStore::write_rollups() {
-  folded_in_tx_ = false;
+  appended_pending_ = false;
   if (rollups_.empty()) return {};
   copy_.clear();
   // A merge can only overflow a double (PostgreSQL refuses: "value out of range") when a sum is
-  // this large. Such a batch folds inside its own transaction, so a reading that would overflow
-  // its bucket fails its batch (and is found and dead-lettered alone, as before folding) instead
-  // of leaving a pending row no later fold can merge.
-  constexpr double overflow_risk = 1e300;
+  // this large: below half the spacing of doubles at the largest finite one (2^970, about
+  // 9.98e291), adding a sum to any finite bucket rounds to a finite result. A batch holding such
+  // a sum merges its own rollups into the buckets inside its transaction instead of leaving them
+  // pending, so a reading that would overflow its bucket fails its batch (and is found and
+  // dead-lettered alone) instead of leaving a pending row no fold can merge. Only its own rows:
+  // the folder's rows are not touched, and both merge buckets in the same order (no deadlock).
+  constexpr double overflow_risk = 1e291;
   bool large = false;
   // The minute buckets only: an hour's aggregate is the merge of its minutes' (the fold and the
   // hour queries regroup them).
@@ -858,19 +804,14 @@ pg::Status PostgresHistoryStore::write_rollups() {
     copy_.float8(a.last);
   }
   copy_.finish();
+  if (large) {
+    auto staged = writer_.copy_in("COPY rollup_stage FROM STDIN (FORMAT binary)", copy_);
+    if (!staged.ok()) return staged.status();
+    return writer_.query(rollup_merge_statement("SELECT * FROM rollup_stage")).status();
+  }
   auto copied = writer_.copy_in("COPY rollup_pending FROM STDIN (FORMAT binary)", copy_);
   if (!copied.ok()) return copied.status();
-  if (large) {
-    if (Status s = writer_.execute(rollup_fold()); !s.ok()) return s;
-    folded_in_tx_ = true;
-  }
-  return {};
-}
-
-pg::Status PostgresHistoryStore::fold_rollups() {
-  if (Status s = writer_.execute(rollup_fold()); !s.ok()) return s;
-  last_fold_ = now();
-  unfolded_ = false;
+  appended_pending_ = true;
   return {};
 }
 

@@ -14,8 +14,10 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "stores/history_store.h"
 #include "stores/postgres/pg_conn.h"
+#include "stores/postgres/rollup_folder.h"
 #include "stores/rollup.h"
 
 namespace fieldhub::stores {
@@ -32,23 +34,31 @@ struct PostgresOptions {
   Retention retention;
   // Daily partitions created ahead of today, so the first write of a day does not create one.
   int partitions_ahead = 2;
-  // How often write() runs maintain() (partitions ahead, retention of every tier).
+  // How often write() creates the partitions ahead and drops raw ones past retention, and the
+  // folder thread deletes rollup buckets past theirs.
   std::chrono::seconds maintenance_interval{3600};
-  // How often write() folds the rollup rows its batches appended to rollup_pending into the
-  // minute and hour buckets (before a batch, in a transaction of its own; maintain() folds too).
-  // Each fold merges a bucket once however many batches touched it since the last; queries
-  // include the pending rows, so this changes the cost of writing, not what is read. Zero: before
-  // every batch.
+  // How often the folder thread folds the rollup rows batches appended to rollup_pending into
+  // the minute and hour buckets (on its own connection, so no batch waits for it). Each fold
+  // merges a bucket once however many batches touched it since the last; queries include the
+  // pending rows, so this changes the cost of writing, not what is read. Zero: after every batch
+  // that appended rows.
   std::chrono::milliseconds rollup_fold_interval{5000};
+  // Pending rows per fold slice (one statement and one short transaction each).
+  std::int64_t rollup_fold_rows = 20000;
   // Time source for digest ages, partitions and retention; null means the system clock. Must
   // outlive the store.
   const common::Clock* clock = nullptr;
+  // Where the folder counts its folds and their failures; null: not exported. Must outlive the
+  // store.
+  common::Metrics* metrics = nullptr;
 };
 
 // The server-backed history store: PostgreSQL 12 or later through libpq.
 // Threads: write() and maintain() on the history writer thread only, through the writer
 // connection (application_name fieldhub-writer); the queries on one other thread through the
-// reader connection (fieldhub-reader, guarded by a mutex), so a query never waits behind a batch.
+// reader connection (fieldhub-reader, guarded by a mutex), so a query never waits behind a batch;
+// the rollup folds and the rollup tiers' retention on the store's folder thread through its own
+// connection (fieldhub-folder, RollupFolder), so no batch waits for a fold.
 // write() is one transaction per batch: readings are sorted by (series, time) and sent with binary
 // COPY straight into readings (or, after a repeat was met, into a session staging table, then
 // moved with INSERT ... ON CONFLICT DO NOTHING so repeats are counted exactly); the rollup
@@ -78,15 +88,19 @@ class PostgresHistoryStore final : public HistoryStore {
   std::vector<RollupBucket> rollups(const RollupQuery& q) override;
   std::vector<model::Event> events(const EventQuery& q) override;
   std::vector<pipeline::DeadLetter> dead_letters(const DeadLetterQuery& q) override;
-  // maintain() when maintenance_interval has passed, else a fold of this writer's pending rollup
-  // rows when rollup_fold_interval has; on an open writer connection only (an idle writer does
-  // not reconnect for upkeep: the next write does, and runs it then).
+  // The partitions ahead and the raw retention when maintenance_interval has passed; on an open
+  // writer connection only (an idle writer does not reconnect for upkeep: the next write does,
+  // and runs it then).
   void maintain_if_due() override;
 
-  // Creates the partitions from today to partitions_ahead days on, drops those past the raw
-  // retention and deletes rollup buckets past theirs (in chunks of 10,000 rows). write() calls it
-  // every maintenance_interval; callable directly (writer thread).
+  // All upkeep now: creates the partitions from today to partitions_ahead days on, drops those
+  // past the raw retention (writer connection), folds every pending rollup row and deletes rollup
+  // buckets past their retention in chunks of 10,000 rows (folder connection). open() calls it;
+  // write() runs the partition part every maintenance_interval, the folder thread the rest.
+  // Writer thread.
   pg::Status maintain();
+  // Folds every pending rollup row now, on the folder's connection. Any thread.
+  pg::Status fold_rollups();
 
   ~PostgresHistoryStore() override;
 
@@ -115,7 +129,7 @@ class PostgresHistoryStore final : public HistoryStore {
   pg::Status resolve_series(const Batch& b);
   pg::Status write_readings(const Batch& b, WriteResult& result);
   pg::Status write_rollups();
-  pg::Status fold_rollups();
+  pg::Status maintain_partitions();
   pg::Status write_events(const Batch& b, WriteResult& result);
   pg::Status write_dead_letters(const Batch& b, WriteResult& result);
   pg::Status ensure_partitions(const std::set<std::int64_t>& days);
@@ -139,9 +153,9 @@ class PostgresHistoryStore final : public HistoryStore {
   std::chrono::microseconds prune_every_{};
   model::Timestamp last_prune_;
   model::Timestamp last_maintenance_;
-  model::Timestamp last_fold_;
-  bool unfolded_ = false;      // this writer committed rollup_pending rows since its last fold
-  bool folded_in_tx_ = false;  // the current transaction folds (a batch with huge sums)
+  bool appended_pending_ = false;  // the current transaction appended rows to rollup_pending
+
+  RollupFolder folder_;
 
   // Query side.
   std::mutex reader_mutex_;

@@ -405,6 +405,7 @@ TEST_F(PostgresHistoryStoreTest, RollupBucketsPastTheirRetentionAreDeletedNewerS
   PostgresOptions options;
   options.clock = &clock;
   options.retention = {.raw = 0us, .minute = 24h * 5, .hour = 24h * 30};
+  options.rollup_fold_interval = 1h;  // the folder thread stays out of this test
   auto store = open(options);
   ASSERT_TRUE(store);
   std::vector<model::Reading> rs;
@@ -412,7 +413,7 @@ TEST_F(PostgresHistoryStoreTest, RollupBucketsPastTheirRetentionAreDeletedNewerS
   for (const auto age : ages) rs.push_back(reading("m1", "energy", now - age, 1.0));
   const Envelope batch[] = {Envelope{rs}};
   ASSERT_TRUE(store->write(batch).ok);
-  // Pending until a fold (the fake clock does not move); maintain() folds before its retention.
+  // Pending until a fold; maintain() folds before its retention.
   ASSERT_EQ(count("SELECT count(*) FROM rollup_pending"), 5);
   ASSERT_EQ(count("SELECT count(*) FROM rollup_1m"), 0);
 
@@ -435,7 +436,7 @@ TEST_F(PostgresHistoryStoreTest, PendingRollupsFoldIntoTheBucketsAndReadTheSameB
   common::FakeClock clock(h0 + 1h);
   PostgresOptions options;
   options.clock = &clock;
-  options.rollup_fold_interval = 10min;
+  options.rollup_fold_interval = 1h;  // folded here by fold_rollups() only
   auto store = open(options);
   ASSERT_TRUE(store);
   // Three batches into the same buckets, the last one late (older than what is stored).
@@ -473,20 +474,18 @@ TEST_F(PostgresHistoryStoreTest, PendingRollupsFoldIntoTheBucketsAndReadTheSameB
     EXPECT_EQ(hours[0].last, 7.0);
   };
   check();  // every row pending
-  clock.advance(10min);
-  const Envelope next[] = {Envelope{{reading("m1", "energy", h0 + 30s, 1.0)}}};
-  ASSERT_TRUE(store->write(next).ok);  // folds the three batches first, then stays pending
-  EXPECT_EQ(count("SELECT count(*) FROM rollup_pending"), 1);
+  ASSERT_TRUE(store->fold_rollups().ok());
+  EXPECT_EQ(count("SELECT count(*) FROM rollup_pending"), 0);
   EXPECT_EQ(count("SELECT count(*) FROM rollup_1m"), 2);
+  check();  // every row folded
+  const Envelope next[] = {Envelope{{reading("m1", "energy", h0 + 30s, 1.0)}}};
+  ASSERT_TRUE(store->write(next).ok);
+  EXPECT_EQ(count("SELECT count(*) FROM rollup_pending"), 1);
   const auto minutes = store->rollups({"m1", "energy", Resolution::minute, far_past, far_future});
   ASSERT_EQ(minutes.size(), 2u);
   EXPECT_EQ(minutes[0].count, 5u);  // stored and pending merged
   EXPECT_EQ(minutes[0].min, 1.0);
-  // Idle (the history writer's tick): folded once the interval has passed, not before.
-  store->maintain_if_due();
-  EXPECT_EQ(count("SELECT count(*) FROM rollup_pending"), 1);
-  clock.advance(10min);
-  store->maintain_if_due();
+  ASSERT_TRUE(store->fold_rollups().ok());
   EXPECT_EQ(count("SELECT count(*) FROM rollup_pending"), 0);
   EXPECT_EQ(store->rollups({"m1", "energy", Resolution::minute, far_past, far_future})[0].count,
             5u);
