@@ -13,6 +13,8 @@
 #   dashboard's device board asks for 250),
 #   PERF=1 perf record fieldhub for 15 s of the paced run into $PERF_OUT (/tmp/fieldhub-e2e.perf),
 #   FIELDHUB=<path> another fieldhub binary (e.g. one built from an earlier commit),
+#   INFLIGHT=<n> the broker's max_inflight_messages (1000), SPOOL=true|false fieldhub's [spool]
+#   enabled (unset: fieldhub's default for the stores),
 #   CAPACITY="1 5 20 50" dashboards × CAPACITY_RATES="5000 10000" msgs/s (10 s each): the
 #   fan-out capacity table,
 #   STORES=production: Redis and PostgreSQL (fsync and synchronous_commit on, data on disk under
@@ -40,7 +42,7 @@ allow_anonymous true
 user $(id -un)
 persistence true
 persistence_location $work/mosquitto/
-max_inflight_messages 1000
+max_inflight_messages ${INFLIGHT:-1000}
 max_queued_messages 1000000
 set_tcp_nodelay true
 log_dest file $work/mosquitto.log
@@ -78,6 +80,7 @@ fi
   echo "port = $broker_port"
   echo 'client_id = "fieldhub-bench"'
   [ -z "$stores" ] || echo "$stores"
+  [ -z "${SPOOL:-}" ] || printf '[spool]\nenabled = %s\n' "$SPOOL"
   for d in $(seq 0 $((devices - 1))); do
     printf '[[devices]]\nid = "dev-%s"\nkind = "test_counter"\nsite = "lab"\nprofile = "load-counter"\n' "$d"
   done

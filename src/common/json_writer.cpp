@@ -159,7 +159,7 @@ JsonWriter& JsonWriter::value(const model::Value& v) {
 JsonWriter& JsonWriter::value(model::Timestamp ts) {
   separate();
   out_.push_back('"');
-  out_ += model::format_rfc3339(ts);
+  model::append_rfc3339(out_, ts);
   out_.push_back('"');
   return *this;
 }

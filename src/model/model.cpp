@@ -50,18 +50,41 @@ std::optional<Priority> parse_priority(std::string_view text) {
   return std::nullopt;
 }
 
-std::string format_rfc3339(Timestamp ts) {
+void append_rfc3339(std::string& out, Timestamp ts) {
   using namespace std::chrono;
   const auto day = floor<days>(ts);
   const year_month_day ymd{day};
   const hh_mm_ss<microseconds> tod{ts - day};
-  std::array<char, 32> buf{};
-  const int n = std::snprintf(
-      buf.data(), buf.size(), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<int>(ymd.year()),
-      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-      static_cast<int>(tod.hours().count()), static_cast<int>(tod.minutes().count()),
-      static_cast<int>(tod.seconds().count()), static_cast<int>(tod.subseconds().count() / 1000));
-  return std::string(buf.data(), static_cast<std::size_t>(n));
+  const int year = static_cast<int>(ymd.year());
+  if (year < 0 || year > 9999) {  // not a time any device sends; the generic path
+    std::array<char, 48> buf{};
+    const int n = std::snprintf(
+        buf.data(), buf.size(), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", year,
+        static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+        static_cast<int>(tod.hours().count()), static_cast<int>(tod.minutes().count()),
+        static_cast<int>(tod.seconds().count()), static_cast<int>(tod.subseconds().count() / 1000));
+    out.append(buf.data(), static_cast<std::size_t>(n));
+    return;
+  }
+  // Digits by hand: snprintf was a visible share of the io thread's time at 20,000 msgs/s.
+  char buf[] = "0000-00-00T00:00:00.000Z";
+  const auto put = [&buf](std::size_t at, std::size_t width, unsigned v) {
+    for (std::size_t i = at + width; i-- > at; v /= 10) buf[i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, 4, static_cast<unsigned>(year));
+  put(5, 2, static_cast<unsigned>(ymd.month()));
+  put(8, 2, static_cast<unsigned>(ymd.day()));
+  put(11, 2, static_cast<unsigned>(tod.hours().count()));
+  put(14, 2, static_cast<unsigned>(tod.minutes().count()));
+  put(17, 2, static_cast<unsigned>(tod.seconds().count()));
+  put(20, 3, static_cast<unsigned>(tod.subseconds().count() / 1000));
+  out.append(buf, sizeof buf - 1);  // without the NUL
+}
+
+std::string format_rfc3339(Timestamp ts) {
+  std::string out;
+  append_rfc3339(out, ts);
+  return out;
 }
 
 namespace {

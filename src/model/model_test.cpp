@@ -16,6 +16,19 @@ TEST(Rfc3339, ParsesUtcWithFraction) {
   EXPECT_EQ(format_rfc3339(*ts), "2026-11-24T10:00:00.123Z");
 }
 
+TEST(Rfc3339, FormatsEveryFieldWithItsPaddingAndTruncatesToMilliseconds) {
+  EXPECT_EQ(format_rfc3339(from_micros(0)), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(format_rfc3339(from_micros(-1)), "1969-12-31T23:59:59.999Z");  // floor, not toward 0
+  EXPECT_EQ(format_rfc3339(*parse_rfc3339("0999-02-03T04:05:06.007999Z")),
+            "0999-02-03T04:05:06.007Z");
+  EXPECT_EQ(format_rfc3339(*parse_rfc3339("9999-12-31T23:59:59.999Z")), "9999-12-31T23:59:59.999Z");
+  // Outside four-digit years (no device sends those) it still writes a readable time.
+  EXPECT_EQ(format_rfc3339(from_micros(253402300800000000)), "10000-01-01T00:00:00.000Z");
+  std::string out = "at ";
+  append_rfc3339(out, from_micros(1795514400123000));
+  EXPECT_EQ(out, "at 2026-11-24T10:00:00.123Z");
+}
+
 TEST(Rfc3339, AppliesNumericOffset) {
   const auto local = parse_rfc3339("2026-11-24T11:30:00+01:30");
   const auto utc = parse_rfc3339("2026-11-24T10:00:00Z");

@@ -37,7 +37,6 @@ Pipeline::Pipeline(boost::asio::any_io_executor io, const config::PipelineConfig
       writer_(
           io, history, config, metrics,
           [this](HistoryWriter::Completion&& done) { on_durable(std::move(done)); }, spool),
-      recent_ring_(recent_capacity, 0),
       messages_received_(metrics.counter("fieldhub_messages_received_total",
                                          "Inbound messages handed to the pipeline")),
       messages_accepted_(metrics.counter("fieldhub_messages_accepted_total",
@@ -70,9 +69,7 @@ Pipeline::Pipeline(boost::asio::any_io_executor io, const config::PipelineConfig
           {{"reason", "missing"}})),
       saturation_episodes_(
           metrics.counter("fieldhub_pipeline_saturated_total",
-                          "Times the history queue filled and adapters were asked to pause")) {
-  recent_set_.reserve(recent_capacity);
-}
+                          "Times the history queue filled and adapters were asked to pause")) {}
 
 void Pipeline::start() {
   if (spool_ != nullptr) {
@@ -103,17 +100,6 @@ void Pipeline::enqueue(Envelope&& env) {
   update_saturation();
 }
 
-bool Pipeline::seen_recently(std::uint64_t digest) {
-  if (recent_set_.contains(digest)) return true;
-  if (const std::uint64_t evicted = recent_ring_[recent_next_]; evicted != 0) {
-    recent_set_.erase(evicted);
-  }
-  recent_ring_[recent_next_] = digest;
-  recent_next_ = (recent_next_ + 1) % recent_capacity;
-  recent_set_.insert(digest);
-  return false;
-}
-
 void Pipeline::count_dead_letters(const Envelope& env, bool whole_message) {
   if (whole_message) {
     metrics_
@@ -135,7 +121,7 @@ void Pipeline::submit(Envelope&& env, std::uint64_t digest) {
   if (digest != 0) {
     // Only a message flagged as a possible repeat is checked, so a device that legitimately sends
     // the same payload twice is never dropped; every message is remembered.
-    const bool seen = seen_recently(digest);
+    const bool seen = recent_.seen_or_remember(digest);
     if (seen && env.redelivered) {
       messages_deduplicated_.inc();
       // Acknowledge it only after whatever is queued before it is durable: its original may still

@@ -6,7 +6,6 @@
 #include <deque>
 #include <functional>
 #include <span>
-#include <unordered_set>
 #include <vector>
 
 #include "common/clock.h"
@@ -15,6 +14,7 @@
 #include "health/health_tracker.h"
 #include "pipeline/envelope.h"
 #include "pipeline/history_writer.h"
+#include "pipeline/recent_digests.h"
 #include "pipeline/spool.h"
 #include "pipeline/validate.h"
 #include "stores/history_store.h"
@@ -116,7 +116,6 @@ class Pipeline {
   void on_durable(HistoryWriter::Completion&& done);
   void release(std::span<const AckToken> acks);
   void count_dead_letters(const Envelope& env, bool whole_message);
-  bool seen_recently(std::uint64_t digest);
   void update_saturation();
 
   const config::PipelineConfig& config_;
@@ -137,10 +136,7 @@ class Pipeline {
 
   // Digests of recent messages, to drop a broker redelivery of a message still in flight here.
   // Bounded: the broker redelivers only unacknowledged messages, at most its inflight window.
-  static constexpr std::size_t recent_capacity = 1 << 16;
-  std::vector<std::uint64_t> recent_ring_;
-  std::size_t recent_next_ = 0;
-  std::unordered_set<std::uint64_t> recent_set_;
+  RecentDigests recent_{std::size_t{1} << 16};
 
   common::Counter& messages_received_;
   common::Counter& messages_accepted_;
