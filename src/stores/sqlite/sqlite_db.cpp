@@ -20,6 +20,14 @@ std::string message_of(sqlite3* db, int code) {
   return sqlite3_errstr(code);
 }
 
+int on_wal_commit(void* observer, sqlite3* db, const char* name, int pages) {
+  if (static_cast<WalObserver*>(observer)->committed(pages)) {
+    // Its result is the next checkpoint's business: the commit has happened either way.
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  }
+  return SQLITE_OK;
+}
+
 }  // namespace
 
 // ---- Statement ----
@@ -214,6 +222,16 @@ Result<std::int64_t> Database::query_int64(std::string_view sql) {
 
 Status Database::set_busy_timeout(std::chrono::milliseconds timeout) {
   const int rc = sqlite3_busy_timeout(db_.get(), static_cast<int>(timeout.count()));
+  return rc == SQLITE_OK ? Status{} : error(rc);
+}
+
+void Database::set_wal_observer(WalObserver* observer) {
+  sqlite3_wal_hook(db_.get(), observer != nullptr ? on_wal_commit : nullptr, observer);
+}
+
+Status Database::checkpoint_passive() {
+  const int rc =
+      sqlite3_wal_checkpoint_v2(db_.get(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
   return rc == SQLITE_OK ? Status{} : error(rc);
 }
 

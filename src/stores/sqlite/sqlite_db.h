@@ -92,6 +92,15 @@ class Statement {
 
 // One connection. Use from one thread at a time (opened without SQLite's own mutex; callers
 // guard it). Closed on destruction; statements still alive keep it open until finalized.
+// Told after each commit on a connection in WAL mode how many pages the WAL holds
+// (sqlite3_wal_hook). Registering one replaces SQLite's automatic checkpoint on that connection.
+class WalObserver {
+ public:
+  virtual ~WalObserver() = default;
+  // On the committing thread. True: checkpoint now, on this connection (PASSIVE).
+  virtual bool committed(int wal_pages) = 0;
+};
+
 class Database {
  public:
   static Result<Database> open(const std::filesystem::path& file, OpenMode mode);
@@ -110,6 +119,11 @@ class Database {
   Result<std::int64_t> query_int64(std::string_view sql);
 
   Status set_busy_timeout(std::chrono::milliseconds timeout);
+  // `observer` (null: none) must outlive this connection's writes.
+  void set_wal_observer(WalObserver* observer);
+  // A PASSIVE checkpoint: copies what WAL it can into the database file without waiting for
+  // readers or writers.
+  Status checkpoint_passive();
   std::int64_t last_insert_rowid() const;
   // Rows changed by the most recent INSERT/UPDATE/DELETE (0 for an ON CONFLICT DO NOTHING skip).
   int changes() const;

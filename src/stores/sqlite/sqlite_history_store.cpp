@@ -195,11 +195,11 @@ Status set_wal(Database& db) {
 // A batch touches the newest leaf page of every series it has rows for (thousands with 1,000
 // devices x several metrics). The default 2 MiB page cache cannot hold those, so each batch
 // re-reads them from the OS; and the default checkpoint every 1,000 WAL pages would copy the
-// same hot pages into the database file after nearly every commit. A larger cache and a rarer
-// checkpoint write each hot page once per many batches instead.
+// same hot pages into the database file after nearly every commit. A larger cache and rarer
+// checkpoints (sqlite::WalCheckpointer, on a thread of its own) write each hot page once per
+// many batches instead.
 constexpr std::string_view writer_tuning =
     "PRAGMA cache_size=-65536;"             // KiB: 64 MiB
-    "PRAGMA wal_autocheckpoint=16384;"      // pages: 64 MiB of WAL between checkpoints
     "PRAGMA journal_size_limit=67108864;";  // bytes: a WAL that grew past that shrinks back
 
 std::int64_t digest_as_int(std::uint64_t digest) {
@@ -326,16 +326,23 @@ Result<std::unique_ptr<SqliteHistoryStore>> SqliteHistoryStore::open(std::filesy
   if (Status s = reader.value().set_busy_timeout(options.busy_timeout); !s.ok()) return fail(s);
   if (Status s = reader.value().exec("PRAGMA query_only=1"); !s.ok()) return fail(s);
 
-  return std::unique_ptr<SqliteHistoryStore>(
-      new SqliteHistoryStore(std::move(file), options, std::move(writer.value()),
-                             std::move(reader.value()), std::move(statements)));
+  auto checkpointer =
+      sqlite::WalCheckpointer::start(file, options.wal_checkpoint_pages, options.busy_timeout);
+  if (!checkpointer.ok()) return fail(checkpointer.status());
+  w.set_wal_observer(checkpointer.value().get());
+
+  return std::unique_ptr<SqliteHistoryStore>(new SqliteHistoryStore(
+      std::move(file), options, std::move(checkpointer.value()), std::move(writer.value()),
+      std::move(reader.value()), std::move(statements)));
 }
 
 SqliteHistoryStore::SqliteHistoryStore(std::filesystem::path file, SqliteOptions options,
+                                       std::unique_ptr<sqlite::WalCheckpointer> checkpointer,
                                        Database writer, Database reader,
                                        std::unique_ptr<WriterStatements> statements)
     : file_(std::move(file)),
       options_(options),
+      checkpointer_(std::move(checkpointer)),
       writer_(std::move(writer)),
       statements_(std::move(statements)),
       reader_(std::move(reader)) {

@@ -17,6 +17,7 @@
 #include "stores/history_store.h"
 #include "stores/rollup.h"
 #include "stores/sqlite/sqlite_db.h"
+#include "stores/sqlite/wal_checkpointer.h"
 
 namespace fieldhub::stores {
 
@@ -40,6 +41,9 @@ struct SqliteOptions {
   // backlog never holds the write lock for long or stalls ingest.
   std::chrono::seconds maintenance_interval{3600};
   std::uint64_t retention_chunk = 10000;
+  // The WAL is copied back into the database file on a thread of its own each time it has grown
+  // by this many pages (4 KiB each), and by the writer itself at four times as many.
+  int wal_checkpoint_pages = 4096;
   // Time source for digest ages and pruning; null means the system clock. Must outlive the store.
   const common::Clock* clock = nullptr;
 };
@@ -47,7 +51,8 @@ struct SqliteOptions {
 // The embedded history store: one SQLite file in WAL mode.
 // Threads: write() on the history writer thread only, through its own connection; the queries
 // on one other thread through a second connection (guarded by a mutex), so a query never waits
-// for a write transaction and never touches the writer's connection.
+// for a write transaction and never touches the writer's connection; and checkpoints on a third
+// thread and connection (sqlite::WalCheckpointer), so a commit seldom waits for one.
 // write() is one transaction per batch: after it returns ok every record is committed (and
 // fsync'd when synchronous is full); after !ok nothing of the batch is visible and the same batch
 // may simply be retried.
@@ -91,7 +96,8 @@ class SqliteHistoryStore final : public HistoryStore {
   };
   struct WriterStatements;
 
-  SqliteHistoryStore(std::filesystem::path file, SqliteOptions options, sqlite::Database writer,
+  SqliteHistoryStore(std::filesystem::path file, SqliteOptions options,
+                     std::unique_ptr<sqlite::WalCheckpointer> checkpointer, sqlite::Database writer,
                      sqlite::Database reader, std::unique_ptr<WriterStatements> statements);
 
   sqlite::Status write_batch(std::span<const pipeline::Envelope> batch, WriteResult& result);
@@ -108,6 +114,8 @@ class SqliteHistoryStore final : public HistoryStore {
   SqliteOptions options_;
   common::SystemClock system_clock_;
 
+  // Before writer_: the writer's connection reports its commits to it until it is closed.
+  std::unique_ptr<sqlite::WalCheckpointer> checkpointer_;
   // Writer side: used by write() only.
   sqlite::Database writer_;
   std::unique_ptr<WriterStatements> statements_;
