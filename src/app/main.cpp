@@ -360,8 +360,12 @@ int run(const Options& opts) {
   // broker session up? live state reaching Redis?
   web::SystemStatus status;
   status.add("history", true, [&pipeline] {
-    const bool ok = pipeline.history_healthy();
-    return web::SystemStatus::Probe{ok, ok ? "ok" : "degraded: writes failing"};
+    // The store's message, as it was when history became degraded (a changing text would
+    // raise the alarm again on every poll).
+    const std::string reason = pipeline.history_degraded_reason();
+    if (reason.empty()) return web::SystemStatus::Probe{true, "ok"};
+    return web::SystemStatus::Probe{
+        false, std::string("degraded: ").append(std::string_view(reason).substr(0, 200))};
   });
   if (spool != nullptr) {
     // A spool that cannot write (disk full, I/O error) holds every acknowledgement back.

@@ -31,7 +31,11 @@ HistoryWriter::HistoryWriter(boost::asio::any_io_executor io, stores::HistorySto
       batches_(metrics.counter("fieldhub_history_batches_total", "History batches committed")),
       rejected_(metrics.counter(
           "fieldhub_history_rejected_total",
-          "Messages the history store refused alone, kept as dead letters (history_rejected)")) {
+          "Messages the history store refused alone, kept as dead letters (history_rejected)")),
+      breaker_trips_(metrics.counter(
+          "fieldhub_history_breaker_trips_total",
+          "Times a run of refused messages was taken for an outage and held instead of "
+          "dead-lettered")) {
   healthy_gauge_.set(1);
 }
 
@@ -98,10 +102,12 @@ bool HistoryWriter::wait_to_retry(std::chrono::milliseconds backoff) {
   return true;
 }
 
-stores::WriteResult HistoryWriter::attempt(std::span<const Envelope> part) {
+stores::WriteResult HistoryWriter::attempt(std::span<const Envelope> part, bool probing) {
   const auto started = steady_clock::now();
   stores::WriteResult result = store_.write(part);
   if (result.ok) {
+    // A probe that commits shows the store up, not that history is written again.
+    if (probing) return result;
     commit_seconds_.observe(std::chrono::duration<double>(steady_clock::now() - started).count());
     failing_since_ = {};
     if (!healthy_.exchange(true)) {
@@ -120,10 +126,35 @@ stores::WriteResult HistoryWriter::attempt(std::span<const Envelope> part) {
 }
 
 void HistoryWriter::set_degraded(const std::string& error) {
+  if (!healthy()) return;
+  {
+    // Before healthy() turns false, so a degraded writer always has its reason.
+    const std::lock_guard lock(reason_mutex_);
+    degraded_reason_ = error.empty() ? std::string("writes failing") : error;
+  }
   if (healthy_.exchange(false)) {
     healthy_gauge_.set(0);
     common::log(common::LogLevel::error, "history", "degraded, writes failing: " + error);
   }
+}
+
+std::string HistoryWriter::degraded_reason() const {
+  const std::lock_guard lock(reason_mutex_);
+  if (healthy()) return {};
+  return degraded_reason_;
+}
+
+bool HistoryWriter::breaker_holds() {
+  if (rejected_in_a_row_ < backoff_.breaker_after) return false;
+  const auto now = steady_clock::now();
+  if (breaker_since_ == steady_clock::time_point{}) {
+    breaker_since_ = now;
+    breaker_trips_.inc();
+    common::log(common::LogLevel::error, "history",
+                std::to_string(rejected_in_a_row_) +
+                    " messages in a row refused as bad data: holding the rest as an outage");
+  }
+  return now - breaker_since_ < backoff_.breaker_hold;
 }
 
 namespace {
@@ -196,9 +227,18 @@ Envelope HistoryWriter::rejected(const Envelope& env, const std::string& error) 
   return out;
 }
 
+void HistoryWriter::stored(stores::WriteResult& total, const stores::WriteResult& r) {
+  add(total, r);
+  rejected_in_a_row_ = 0;
+  if (breaker_since_ != steady_clock::time_point{}) {
+    breaker_since_ = {};
+    common::log(common::LogLevel::info, "history", "messages are stored again: breaker closed");
+  }
+}
+
 bool HistoryWriter::probe() {
   const Envelope empty;
-  const stores::WriteResult r = attempt(std::span<const Envelope>(&empty, 1));
+  const stores::WriteResult r = attempt(std::span<const Envelope>(&empty, 1), true);
   if (!r.ok) set_degraded(r.error);
   return r.ok;
 }
@@ -221,14 +261,20 @@ std::optional<stores::WriteResult> HistoryWriter::write_batch(std::span<const En
     while (true) {
       stores::WriteResult r = attempt(part.envelopes);
       if (r.ok) {
-        add(total, r);
+        stored(total, r);
         backoff = backoff_.first;
         break;
       }
-      // Most failures are a store that is down or restarting: retried after the backoff. A part
-      // of a refused batch is looked into at once.
-      if (look_now || ++failures >= split_after) {
-        // The probe tells a store that is down from one that refuses this part.
+      ++failures;
+      if (r.failure == stores::WriteFailure::outage) {
+        // The store cannot take anything now: the part is held and retried, never split.
+        if (failures >= split_after) set_degraded(r.error);
+      } else if (breaker_holds()) {
+        set_degraded(std::to_string(rejected_in_a_row_) +
+                     " messages in a row refused, held as an outage: " + r.error);
+      } else if (look_now || failures >= split_after) {
+        // A refusal of the data. The probe tells a store that is down from one that refuses
+        // this part; a part of a refused batch is looked into at once.
         if (probe()) {
           if (part.envelopes.size() > 1) {
             const std::size_t half = part.envelopes.size() / 2;
@@ -240,21 +286,28 @@ std::optional<stores::WriteResult> HistoryWriter::write_batch(std::span<const En
           // dead letter that says what it held.
           r = attempt(part.envelopes);
           if (r.ok) {
-            add(total, r);
+            stored(total, r);
             backoff = backoff_.first;
             break;
           }
-          const Envelope replacement = rejected(part.envelopes.front(), r.error);
-          const stores::WriteResult rr = attempt(std::span<const Envelope>(&replacement, 1));
-          if (rr.ok) {
-            add(total, rr);
-            rejected_.inc();
-            common::log(common::LogLevel::error, "history",
-                        "a message the store refuses was kept as a dead letter "
-                        "(history_rejected): " +
-                            r.error);
-            backoff = backoff_.first;
-            break;
+          if (r.failure == stores::WriteFailure::refused_data) {
+            const Envelope replacement = rejected(part.envelopes.front(), r.error);
+            const stores::WriteResult rr = attempt(std::span<const Envelope>(&replacement, 1));
+            if (rr.ok) {
+              add(total, rr);
+              rejected_.inc();
+              // Past the breaker's bound this was the one let through after breaker_hold.
+              if (++rejected_in_a_row_ > backoff_.breaker_after)
+                breaker_since_ = steady_clock::now();
+              common::log(common::LogLevel::error, "history",
+                          "a message the store refuses was kept as a dead letter "
+                          "(history_rejected): " +
+                              r.error);
+              backoff = backoff_.first;
+              break;
+            }
+            // Not even its dead letter goes in: no longer a matter of this message.
+            set_degraded("the store refuses a message and its dead letter: " + rr.error);
           }
         }
         // The store is down: probe again after the next failure.

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -22,10 +23,15 @@
 namespace fieldhub::pipeline {
 
 // The history writer's wait between attempts: `first`, doubled after each failure up to `max`,
-// back to `first` after a success.
+// back to `first` after a success. And its breaker: once `breaker_after` messages in a row were
+// dead-lettered as refused with no message stored between them, refusals are no longer taken for
+// bad data but held as an outage (history degraded, retried with backoff); after `breaker_hold`
+// of that, one more may be dead-lettered, and a stored message closes the breaker again.
 struct HistoryBackoff {
   std::chrono::milliseconds first{100};
   std::chrono::milliseconds max{5000};
+  std::size_t breaker_after = 100;
+  std::chrono::milliseconds breaker_hold{60000};
 };
 
 // Makes envelopes durable in the HistoryStore, in arrival order, on its own thread. Group commit:
@@ -39,13 +45,16 @@ struct HistoryBackoff {
 // on_durable gets the counts only.
 //
 // A failed write is retried with capped backoff and never skipped: nothing queued is lost, and
-// nothing is acknowledged before it is durable. When a batch fails split_after times in a row, an
-// empty probe transaction tells a store that is down (the probe fails too: keep retrying) from
+// nothing is acknowledged before it is durable. The store says what kind of failure it was
+// (stores::WriteFailure). An outage (down, hung, read-only, full, no privilege, anything unknown)
+// is only ever retried. A refusal of the data itself, split_after times in a row, is looked into:
+// an empty probe transaction tells a store that is down (the probe fails too: keep retrying) from
 // one that refuses something in the batch (the probe commits): then the batch is split in halves
 // at once, and a half that fails is probed and split again without waiting, so one envelope the
 // store can never take is found in about 2·log2(batch) transactions. If the store refuses that
 // envelope once more, it is replaced by a dead letter "history_rejected" that describes it, and
-// the rest flows on.
+// the rest flows on. A breaker (HistoryBackoff) stops a run of such dead letters from emptying
+// the stream into them when the store refuses everything under a data error.
 class HistoryWriter {
  public:
   struct Completion {
@@ -54,9 +63,10 @@ class HistoryWriter {
   };
 
   static constexpr int split_after = 3;
-  // History is shown degraded (healthy() false) once the probe finds the store down, or once
-  // writes have kept failing this long (a hung store: one attempt lasts a timeout). A batch the
-  // store refuses while it is up is bisected without that: one bad record is not an outage.
+  // History is shown degraded (healthy() false) after split_after outage failures in a row or a
+  // failed probe, once writes have kept failing this long (a hung store: one attempt lasts a
+  // timeout), or while the breaker holds. A batch the store refuses as data while it is up is
+  // bisected without that: one bad record is not an outage.
   static constexpr std::chrono::seconds degraded_after{2};
   // While idle the writer wakes this often to run the store's upkeep when due
   // (HistoryStore::maintain_if_due: retention must not wait for traffic).
@@ -82,6 +92,8 @@ class HistoryWriter {
   // Readings in the envelopes of depth() (0 with a spool: the spool counts its own).
   std::size_t readings_depth() const { return readings_depth_.load(std::memory_order_relaxed); }
   bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
+  // Why history became degraded (the store's message), empty while healthy.
+  std::string degraded_reason() const;
 
  private:
   void run();
@@ -90,12 +102,18 @@ class HistoryWriter {
   // Writes the batch (bisecting a part that keeps failing); nullopt when stopping and the
   // drain deadline passed first.
   std::optional<stores::WriteResult> write_batch(std::span<const Envelope> batch);
-  stores::WriteResult attempt(std::span<const Envelope> part);
+  // One write; a success marks history healthy again unless `probing`.
+  stores::WriteResult attempt(std::span<const Envelope> part, bool probing = false);
   // Waits `backoff` unless stopping; false when stopping and the drain deadline has passed.
   bool wait_to_retry(std::chrono::milliseconds backoff);
   // An empty transaction: true when the store is up and takes it; false marks history degraded.
   bool probe();
   void set_degraded(const std::string& error);
+  // Adds a committed part of the batch to `total`; a stored message closes the breaker.
+  void stored(stores::WriteResult& total, const stores::WriteResult& r);
+  // True while the breaker holds data refusals as an outage (opening it when the run of dead
+  // letters has reached breaker_after).
+  bool breaker_holds();
   Envelope rejected(const Envelope& env, const std::string& error) const;
   bool stopping() const;
 
@@ -116,6 +134,12 @@ class HistoryWriter {
   std::atomic<bool> healthy_{true};
   // When the current run of failed writes began (the start of its first attempt); writer thread.
   std::chrono::steady_clock::time_point failing_since_{};
+  // Messages dead-lettered in a row with none stored between them, and since when the breaker
+  // holds (epoch: closed); writer thread.
+  std::size_t rejected_in_a_row_ = 0;
+  std::chrono::steady_clock::time_point breaker_since_{};
+  mutable std::mutex reason_mutex_;
+  std::string degraded_reason_;
   std::thread thread_;
 
   common::Gauge& depth_gauge_;
@@ -124,6 +148,7 @@ class HistoryWriter {
   common::Counter& write_errors_;
   common::Counter& batches_;
   common::Counter& rejected_;
+  common::Counter& breaker_trips_;
 };
 
 }  // namespace fieldhub::pipeline

@@ -108,6 +108,8 @@ class Pipeline {
     on_saturation_.push_back(std::move(handler));
   }
   bool history_healthy() const { return writer_.healthy(); }
+  // The store's message when history became degraded; empty while healthy.
+  std::string history_degraded_reason() const { return writer_.degraded_reason(); }
   // True without a spool.
   bool spool_healthy() const { return spool_ == nullptr || spool_->healthy(); }
 

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <fstream>
 #include <mutex>
@@ -393,8 +394,11 @@ TEST(Spool, FullOfEventsAppendsWaitUntilHistoryTakesSome) {
   EXPECT_EQ(number_of(rest[0]), appended);
 }
 
-// A store that refuses any batch holding a reading of the metric "poison", and can be down: for
-// `down` attempts from attempt number `down_at` on (numbered from 1).
+// A store that refuses any batch holding a reading of the metric "poison" as bad data, and can be
+// down: for `down` attempts from attempt number `down_at` on (numbered from 1). While
+// `refusing_all` it refuses every write that holds readings or events (the probe's empty one
+// and dead letters go in), with the failure kind `refusing_all_as` (an INSERT privilege revoked, a
+// read-only database, or a trigger refusing everything with a data error).
 class PickyStore final : public stores::HistoryStore {
  public:
   stores::WriteResult write(std::span<const Envelope> batch) override {
@@ -404,9 +408,20 @@ class PickyStore final : public stores::HistoryStore {
       --down;
       return {.ok = false, .error = "connection refused"};
     }
+    const bool has_content = std::any_of(batch.begin(), batch.end(), [](const Envelope& env) {
+      return !env.readings.empty() || !env.events.empty();
+    });
+    if (refusing_all && has_content) {
+      return {
+          .ok = false, .error = "permission denied for table readings", .failure = refusing_all_as};
+    }
     for (const auto& env : batch) {
       for (const auto& r : env.readings) {
-        if (r.metric == "poison") return {.ok = false, .error = "invalid byte sequence"};
+        if (r.metric == "poison") {
+          return {.ok = false,
+                  .error = "invalid byte sequence",
+                  .failure = stores::WriteFailure::refused_data};
+        }
       }
     }
     stores::WriteResult result{.ok = true};
@@ -428,7 +443,23 @@ class PickyStore final : public stores::HistoryStore {
     return stored.size() + letters.size();
   }
 
+  void refuse_all(bool on, stores::WriteFailure as = stores::WriteFailure::outage) {
+    const std::lock_guard lock(mutex);
+    refusing_all = on;
+    refusing_all_as = as;
+  }
+  int attempts_count() {
+    const std::lock_guard lock(mutex);
+    return attempts;
+  }
+  std::size_t letters_count() {
+    const std::lock_guard lock(mutex);
+    return letters.size();
+  }
+
   std::mutex mutex;
+  bool refusing_all = false;
+  stores::WriteFailure refusing_all_as = stores::WriteFailure::outage;
   int down_at = 1;
   int down = 0;
   int attempts = 0;
@@ -513,6 +544,102 @@ TEST(HistoryWriterBisect, AStoreThatGoesDownMidBisectDeadLettersOnlyThePoison) {
   ASSERT_EQ(store.letters.size(), 1u);
   EXPECT_NE(store.letters[0].payload.find("dev-3 poison"), std::string::npos);
   EXPECT_EQ(store.down, 0);  // the outage really happened during the bisect
+}
+
+// Runs a HistoryWriter over `store` with `backoff`, messages pushed by the test.
+struct WriterRun {
+  WriterRun(PickyStore& store, HistoryWriter::Backoff backoff)
+      : writer(
+            io.get_executor(), store, config, metrics, [](auto&&) {}, nullptr, backoff) {
+    writer.start();
+  }
+  ~WriterRun() { writer.stop(); }
+  void push(int from, int to, bool poison = false) {
+    for (int n = from; n <= to; ++n) {
+      Envelope env = message(n);
+      if (poison) env.readings.front().metric = "poison";
+      writer.push(std::move(env));
+    }
+  }
+  boost::asio::io_context io;
+  config::PipelineConfig config;
+  common::Metrics metrics;
+  HistoryWriter writer;
+};
+
+TEST(HistoryWriterRefusals, AStoreThatRefusesEverythingAsAnOutageHoldsAllAndDeadLettersNothing) {
+  PickyStore store;
+  store.refuse_all(true);
+  WriterRun run(store, fast);
+  run.push(1, 50);
+  // Degraded with the store's own message, after split_after failures (milliseconds here).
+  ASSERT_TRUE(wait_until([&] { return !run.writer.healthy(); }, 5s));
+  EXPECT_EQ(run.writer.degraded_reason(), "permission denied for table readings");
+  // Retried all along: never bisected, never a dead letter, nothing stored.
+  ASSERT_TRUE(wait_until([&] { return store.attempts_count() > 20; }, 5s));
+  EXPECT_EQ(store.letters_count(), 0u);
+  EXPECT_EQ(store.stored_count(), 0u);
+  // The DBA grants INSERT again: the held messages are all stored, in order, once.
+  store.refuse_all(false);
+  ASSERT_TRUE(wait_until([&] { return store.stored_count() == 50; }, 5s));
+  EXPECT_TRUE(wait_until([&] { return run.writer.healthy(); }, 5s));
+  EXPECT_EQ(run.writer.degraded_reason(), "");
+  const std::lock_guard lock(store.mutex);
+  EXPECT_TRUE(store.letters.empty());
+  for (int n = 1; n <= 50; ++n) EXPECT_EQ(store.stored[n - 1u], "dev-" + std::to_string(n));
+  EXPECT_EQ(metric(run.metrics, "fieldhub_history_rejected_total"), 0);
+}
+
+TEST(HistoryWriterRefusals, TheBreakerHoldsARunOfDataRefusalsAsAnOutage) {
+  PickyStore store;
+  // Everything refused with a data error (say an admin's trigger raising check_violation).
+  store.refuse_all(true, stores::WriteFailure::refused_data);
+  HistoryWriter::Backoff backoff = fast;
+  backoff.breaker_after = 5;
+  backoff.breaker_hold = 1h;
+  WriterRun run(store, backoff);
+  run.push(1, 20);
+  // Bisected and dead-lettered one by one up to the bound, then held as an outage.
+  ASSERT_TRUE(wait_until(
+      [&] { return metric(run.metrics, "fieldhub_history_breaker_trips_total") == 1; }, 5s));
+  ASSERT_TRUE(wait_until([&] { return !run.writer.healthy(); }, 5s));
+  EXPECT_NE(run.writer.degraded_reason().find("5 messages in a row refused, held as an outage"),
+            std::string::npos)
+      << run.writer.degraded_reason();
+  const int attempts_then = store.attempts_count();
+  ASSERT_TRUE(wait_until([&] { return store.attempts_count() > attempts_then + 10; }, 5s));
+  EXPECT_EQ(store.letters_count(), 5u);
+  EXPECT_EQ(metric(run.metrics, "fieldhub_history_rejected_total"), 5);
+  // Fixed: the 15 held messages are stored, the breaker closes.
+  store.refuse_all(false);
+  ASSERT_TRUE(wait_until([&] { return store.stored_count() == 20; }, 5s));
+  EXPECT_TRUE(wait_until([&] { return run.writer.healthy(); }, 5s));
+  const std::lock_guard lock(store.mutex);
+  ASSERT_EQ(store.stored.size(), 15u);
+  EXPECT_EQ(store.stored.front(), "dev-6");
+  EXPECT_EQ(store.letters.size(), 5u);
+}
+
+TEST(HistoryWriterRefusals, AfterItsHoldTheBreakerLetsOneMoreThroughAndAStoredMessageClosesIt) {
+  PickyStore store;
+  HistoryWriter::Backoff backoff = fast;
+  backoff.breaker_after = 2;
+  backoff.breaker_hold = 50ms;
+  WriterRun run(store, backoff);
+  // Three real poison messages, then good ones: the third waits out the hold, then goes too.
+  run.push(1, 3, true);
+  run.push(4, 6);
+  ASSERT_TRUE(wait_until([&] { return store.stored_count() == 6; }, 5s));
+  EXPECT_EQ(metric(run.metrics, "fieldhub_history_breaker_trips_total"), 1);
+  EXPECT_EQ(metric(run.metrics, "fieldhub_history_rejected_total"), 3);
+  EXPECT_TRUE(wait_until([&] { return run.writer.healthy(); }, 5s));
+  // Closed again: a later poison message is dead-lettered at once, not held.
+  run.push(7, 7, true);
+  run.push(8, 8);
+  ASSERT_TRUE(wait_until([&] { return store.stored_count() == 8; }, 5s));
+  EXPECT_EQ(metric(run.metrics, "fieldhub_history_breaker_trips_total"), 1);
+  const std::lock_guard lock(store.mutex);
+  EXPECT_EQ(store.stored, (std::vector<std::string>{"dev-4", "dev-5", "dev-6", "dev-8"}));
 }
 
 }  // namespace

@@ -15,10 +15,24 @@
 
 namespace fieldhub::stores {
 
+// Why a write failed, as the store judges it from its own error (see
+// docs/decisions/0015-store-refusals.md).
+enum class WriteFailure {
+  // The store cannot take writes now, whatever they hold: down, unreachable, hung, full,
+  // read-only, no privilege, out of connections, or a failure the store does not know. The
+  // writer holds the data and retries; the default, because a held record can still be written
+  // later while a dead-lettered one is out of the history for good.
+  outage,
+  // The store refuses something in the batch itself (a value it cannot represent, a constraint):
+  // the writer looks for the record and dead-letters it alone.
+  refused_data,
+};
+
 // What one write made durable.
 struct WriteResult {
   bool ok = false;
-  std::string error;  // set when !ok: nothing of the batch was written
+  std::string error;                            // set when !ok: nothing of the batch was written
+  WriteFailure failure = WriteFailure::outage;  // when !ok
   std::uint64_t readings_stored = 0;
   std::uint64_t readings_duplicate = 0;  // same device, metric and time already stored
   std::uint64_t events_stored = 0;

@@ -5,6 +5,8 @@
 //   what it has and recovers by itself when space returns;
 // - a record PostgreSQL really refuses (a rollup sum that overflows double precision) is
 //   dead-lettered alone as history_rejected, the rest is stored, the writer does not stall;
+// - PostgreSQL refusing every insert (INSERT revoked) is an outage: held, nothing dead-lettered,
+//   written once INSERT is granted again (decision 0015);
 // - a torn tail as a power loss leaves it after a SIGKILL under load: truncated, counted, and
 //   nothing acknowledged (PUBACKed, as recorded by a proxy in front of the broker) is lost.
 #include <fcntl.h>
@@ -311,6 +313,83 @@ TEST(SpoolPoisonRecord, ARecordPostgresRefusesIsDeadLetteredAloneAndTheRestIsSto
   const std::string payload{std::string_view(letter["payload"])};
   EXPECT_NE(detail.find("out of range"), std::string::npos) << detail;
   EXPECT_NE(payload.find("reading dev-0 flow = 1.5"), std::string::npos) << payload;
+}
+
+// ---- a PostgreSQL that refuses everything ----
+
+// decision 0015: PostgreSQL up but refusing every insert (here INSERT on readings revoked from
+// fieldhub's role, SQLSTATE 42501) is an outage, not a stream of poison records: nothing is
+// dead-lettered, the spool holds the backlog, history is shown degraded with the server's message,
+// and once the DBA grants INSERT again the backlog is written with a clean oracle.
+TEST(StoreRefusesEverything, RevokedInsertIsAnOutageNothingIsDeadLetteredAndGrantDrainsIt) {
+  if (!PostgresServer::available()) GTEST_SKIP() << "PostgreSQL not installed";
+  MosquittoServer broker;
+  broker.start();
+  PostgresServer postgres;
+  postgres.start();
+  // fieldhub's own role, as a site runs it: not a superuser (a superuser passes every privilege
+  // check), owner of its database, so it creates its tables itself.
+  postgres.execute(postgres.url(), "CREATE ROLE fieldhub_app LOGIN");
+  postgres.execute(postgres.url(), "CREATE DATABASE refusals OWNER fieldhub_app");
+  const std::string admin_url = postgres.url("refusals");
+  std::string app_url = admin_url;
+  app_url.replace(app_url.find("fieldhub@"), 9, "fieldhub_app@");
+  FieldhubProcess fh(
+      {.broker_port = broker.port(), .devices = oracle_devices, .history_url = app_url});
+  fh.start();
+
+  constexpr double rate = 1000;  // messages/s
+  const Plan plan = make_plan(1, 9000);
+  PublishResult published;
+  std::jthread publisher(
+      [&] { published = publish_all(broker.port(), plan.messages, 120s, 500, {}, rate); });
+  const auto stored = [&] { return metric(fh.metrics(), "fieldhub_readings_stored_total"); };
+  ASSERT_TRUE(wait_until([&] { return stored() >= 1000; }, 30s)) << fh.log();
+
+  postgres.execute(admin_url, "REVOKE INSERT ON readings FROM fieldhub_app");
+  const auto revoked_at = steady::now();
+  ASSERT_TRUE(wait_until([&] { return health_component(fh, "history").starts_with("degraded"); },
+                         10s, 20ms))
+      << fh.log();
+  const double degraded_after = seconds_since(revoked_at);
+  const std::string shown = health_component(fh, "history");
+  EXPECT_NE(shown.find("permission denied"), std::string::npos) << shown;
+  EXPECT_TRUE(wait_until([&] { return alarm_state(fh, "history_degraded") == "active_unacked"; },
+                         5s, 50ms));
+
+  // Refused for 3 s more while messages keep coming: they are held in the spool (synced, so
+  // acknowledged to the broker), not dead-lettered.
+  const double backlog_at = metric(fh.metrics(), "fieldhub_spool_backlog_records");
+  std::this_thread::sleep_for(3s);
+  auto m = fh.metrics();
+  const double backlog = metric(m, "fieldhub_spool_backlog_records");
+  std::cout << "INSERT revoked: history degraded shown after " << degraded_after << " s (\""
+            << shown << "\"); spool backlog " << backlog_at << " -> " << backlog
+            << " records; failed writes " << metric(m, "fieldhub_history_write_errors_total")
+            << ", dead-lettered " << metric(m, "fieldhub_history_rejected_total") << "\n";
+  EXPECT_LE(degraded_after, 5.0);
+  EXPECT_GT(backlog, backlog_at + 1000);
+  EXPECT_EQ(metric(m, "fieldhub_history_rejected_total"), 0);
+  EXPECT_EQ(metric(m, "fieldhub_history_healthy"), 0);
+
+  postgres.execute(admin_url, "GRANT INSERT ON readings TO fieldhub_app");
+  const auto granted_at = steady::now();
+  ASSERT_TRUE(wait_until([&] { return health_component(fh, "history") == "ok"; }, 15s, 20ms))
+      << fh.log();
+  const double resumed_after = seconds_since(granted_at);
+  publisher.join();
+  ASSERT_EQ(published.acknowledged, plan.messages.size());
+  ASSERT_TRUE(wait_all_stored(fh, plan, 60s)) << fh.log();
+  std::cout << "INSERT granted again: writes resumed after " << resumed_after
+            << " s (the retry backoff is at most 5 s)\n";
+  EXPECT_LE(resumed_after, 7.0);
+  m = fh.metrics();
+  EXPECT_EQ(metric(m, "fieldhub_history_rejected_total"), 0);
+  EXPECT_EQ(metric(m, "fieldhub_history_breaker_trips_total"), 0);
+  expect_clean(plan, fh);
+  const auto letters = fh.get("/api/v1/dead-letters?reason=history_rejected");
+  ASSERT_TRUE(letters && letters->first == 200);
+  EXPECT_EQ(letters->second, "[]");
 }
 
 // ---- torn tail ----

@@ -381,6 +381,13 @@ void PostgresHistoryStore::maintain_if_due() {
 
 // ---- write ----
 
+WriteFailure postgres_write_failure(std::string_view sqlstate) {
+  if (sqlstate.size() != 5) return WriteFailure::outage;
+  const std::string_view cls = sqlstate.substr(0, 2);
+  if (cls == "22" || cls == "23" || cls == "54") return WriteFailure::refused_data;
+  return WriteFailure::outage;
+}
+
 WriteResult PostgresHistoryStore::write(std::span<const pipeline::Envelope> batch) {
   WriteResult result;
   if (batch.empty()) {
@@ -390,7 +397,12 @@ WriteResult PostgresHistoryStore::write(std::span<const pipeline::Envelope> batc
   series_added_in_tx_.clear();
   const Status s = write_batch(batch, result);
   if (!s.ok()) {
-    if (writer_.healthy() && writer_.transaction_state() != 'I') {
+    const WriteFailure failure = postgres_write_failure(s.sqlstate());
+    if (failure == WriteFailure::outage) {
+      // The next attempt opens a fresh session: one that met a read-only transaction after a
+      // failover, or a setting or privilege the DBA has since changed, would keep failing.
+      writer_.close();
+    } else if (writer_.healthy() && writer_.transaction_state() != 'I') {
       if (!writer_.execute("ROLLBACK").ok()) writer_.close();
     }
     // The transaction is gone, and with it any series inserted in it: forget their ids, or a
@@ -401,6 +413,7 @@ WriteResult PostgresHistoryStore::write(std::span<const pipeline::Envelope> batc
     partition_days_.clear();
     WriteResult failed;
     failed.error = s.message();
+    failed.failure = failure;
     return failed;
   }
   series_added_in_tx_.clear();

@@ -53,6 +53,15 @@ struct PostgresOptions {
   common::Metrics* metrics = nullptr;
 };
 
+// What a failed write was, by the SQLSTATE the server sent: classes 22 (data exception: a number
+// out of range, invalid UTF-8 or NUL in text, a bad date), 23 (integrity constraint violation)
+// and 54 (program limit exceeded: a row or index entry too large) are about the records and are
+// refused_data; everything else (no SQLSTATE: a lost or timed-out connection; 25 read-only
+// transaction, 42 no privilege or missing table, 53 disk full / out of memory / too many
+// connections, 57 cancelled or shut down, 58 and XX system errors, P0 a trigger's RAISE, classes
+// not known here) is an outage. docs/decisions/0015-store-refusals.md.
+WriteFailure postgres_write_failure(std::string_view sqlstate);
+
 // The server-backed history store: PostgreSQL 12 or later through libpq.
 // Threads: write() and maintain() on the history writer thread only, through the writer
 // connection (application_name fieldhub-writer); the queries on one other thread through the

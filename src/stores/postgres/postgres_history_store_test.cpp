@@ -246,6 +246,19 @@ TEST_F(PostgresHistoryStoreTest, TextPostgresCannotHoldIsDeadLetteredAndTheRestF
   EXPECT_EQ(raw[0].detail, "at \xEF\xBF\xBD byte");
 }
 
+// decision 0015: only classes 22, 23 and 54 are about the records; anything else is an outage.
+TEST(PostgresWriteFailure, DataClassesAreRefusalsOfTheDataEverythingElseAnOutage) {
+  for (const char* state :
+       {"22003", "22021", "22P05", "22001", "23505", "23514", "23502", "54000"}) {
+    EXPECT_EQ(postgres_write_failure(state), WriteFailure::refused_data) << state;
+  }
+  for (const char* state :
+       {"", "08006", "25006", "42501", "42P01", "53100", "53200", "53300", "57014", "57P01",
+        "58030", "XX000", "P0001", "40001", "55P03", "2", "ZZ999"}) {
+    EXPECT_EQ(postgres_write_failure(state), WriteFailure::outage) << state;
+  }
+}
+
 TEST_F(PostgresHistoryStoreTest, ADatabaseWithANewerSchemaIsRefused) {
   ASSERT_TRUE(open());
   EXPECT_EQ(count("SELECT max(version)::bigint FROM schema_version"),

@@ -361,6 +361,17 @@ model::Timestamp SqliteHistoryStore::now() const {
 
 // ---- write ----
 
+WriteFailure sqlite_write_failure(int code) {
+  switch (code & 0xff) {
+    case SQLITE_CONSTRAINT:
+    case SQLITE_TOOBIG:
+    case SQLITE_MISMATCH:
+      return WriteFailure::refused_data;
+    default:
+      return WriteFailure::outage;
+  }
+}
+
 WriteResult SqliteHistoryStore::write(std::span<const pipeline::Envelope> batch) {
   WriteResult result;
   if (batch.empty()) {
@@ -376,6 +387,7 @@ WriteResult SqliteHistoryStore::write(std::span<const pipeline::Envelope> batch)
     series_added_in_tx_.clear();
     WriteResult failed;
     failed.error = s.message();
+    failed.failure = sqlite_write_failure(s.code());
     return failed;
   }
   series_added_in_tx_.clear();

@@ -48,6 +48,14 @@ struct SqliteOptions {
   const common::Clock* clock = nullptr;
 };
 
+// What a failed write was, by its SQLite result code (primary or extended): SQLITE_CONSTRAINT (a
+// NOT NULL, UNIQUE or CHECK refused, or a trigger's RAISE(ABORT)), SQLITE_TOOBIG and
+// SQLITE_MISMATCH are about the records and are refused_data; everything else (SQLITE_FULL,
+// IOERR, READONLY, PERM, BUSY, LOCKED, CANTOPEN, CORRUPT, NOMEM, SQLITE_RANGE, which is a bind
+// index and never a value, and codes not known here) is an outage.
+// docs/decisions/0015-store-refusals.md.
+WriteFailure sqlite_write_failure(int code);
+
 // The embedded history store: one SQLite file in WAL mode.
 // Threads: write() on the history writer thread only, through its own connection; the queries
 // on one other thread through a second connection (guarded by a mutex), so a query never waits

@@ -4,6 +4,7 @@
 #include "stores/sqlite/sqlite_history_store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <atomic>
@@ -136,6 +137,7 @@ TEST_F(SqliteHistoryStoreTest, LockHeldByAnotherProcessFailsTheWriteThenRetrySuc
   const WriteResult failed = store->write(batch);
   EXPECT_FALSE(failed.ok);
   EXPECT_NE(failed.error.find("locked"), std::string::npos) << failed.error;
+  EXPECT_EQ(failed.failure, WriteFailure::outage);  // SQLITE_BUSY: retried, never dead-lettered
   EXPECT_EQ(failed.readings_stored, 0u);
 
   ASSERT_TRUE(other.value().exec("ROLLBACK").ok());
@@ -143,6 +145,41 @@ TEST_F(SqliteHistoryStoreTest, LockHeldByAnotherProcessFailsTheWriteThenRetrySuc
   ASSERT_TRUE(ok.ok) << ok.error;
   EXPECT_EQ(ok.readings_stored, 2u);
   EXPECT_EQ(count(file_, "SELECT count(*) FROM readings"), 2);
+}
+
+// decision 0015: what a refusal is about decides what the history writer does with it.
+TEST_F(SqliteHistoryStoreTest, AConstraintRefusalIsAboutTheDataAndTheRestOfTheBatchStaysOut) {
+  auto store = open_store();
+  ASSERT_TRUE(store);
+  // A site's own rule, added by another process: no reading of 666 on this meter.
+  auto other = sqlite::Database::open(file_, sqlite::OpenMode::read_write);
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE(other.value()
+                  .exec("CREATE TRIGGER no_666 BEFORE INSERT ON readings WHEN NEW.value_num = 666 "
+                        "BEGIN SELECT RAISE(ABORT, 'reading 666 refused by site rule'); END")
+                  .ok());
+  const std::vector<pipeline::Envelope> batch = {
+      envelope_of({reading("m1", "energy", t0, 1.0), reading("m2", "energy", t0, 666.0)})};
+  const WriteResult refused = store->write(batch);
+  EXPECT_FALSE(refused.ok);
+  EXPECT_EQ(refused.failure, WriteFailure::refused_data) << refused.error;
+  EXPECT_NE(refused.error.find("666 refused"), std::string::npos) << refused.error;
+  EXPECT_EQ(count(file_, "SELECT count(*) FROM readings"), 0);
+  // The other reading alone goes in.
+  EXPECT_TRUE(store->write(std::vector{envelope_of({reading("m1", "energy", t0, 1.0)})}).ok);
+}
+
+TEST_F(SqliteHistoryStoreTest, ResultCodesAreDataRefusalsOnlyForConstraintsAndValues) {
+  for (const int code : {SQLITE_CONSTRAINT, SQLITE_CONSTRAINT_NOTNULL, SQLITE_CONSTRAINT_CHECK,
+                         SQLITE_CONSTRAINT_TRIGGER, SQLITE_TOOBIG, SQLITE_MISMATCH}) {
+    EXPECT_EQ(sqlite_write_failure(code), WriteFailure::refused_data) << code;
+  }
+  for (const int code :
+       {SQLITE_FULL, SQLITE_IOERR, SQLITE_IOERR_FSYNC, SQLITE_READONLY, SQLITE_READONLY_DBMOVED,
+        SQLITE_PERM, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CANTOPEN, SQLITE_CORRUPT, SQLITE_NOMEM,
+        SQLITE_RANGE, SQLITE_ERROR, SQLITE_SCHEMA, 999}) {
+    EXPECT_EQ(sqlite_write_failure(code), WriteFailure::outage) << code;
+  }
 }
 
 TEST_F(SqliteHistoryStoreTest, ReplayDigestsAreForgottenAfterTheRetention) {
