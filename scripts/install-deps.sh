@@ -12,6 +12,8 @@ packages=(
   libboost-dev libtomlplusplus-dev libsimdjson-dev libsqlite3-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 procps
+  # I/O errors injected into the spool's syscalls (tests/integration/spool_fault_test.cpp)
+  strace
   # real servers and peers for the demo and the integration tests
   mosquitto mosquitto-clients redis-server postgresql socat python3-pymodbus python3-serial python3-serial-asyncio redis-tools
   # the Modbus peer poller of bench/run-modbus-scale.sh (collectd's modbus plugin needs libmodbus5)

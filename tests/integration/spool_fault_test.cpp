@@ -8,7 +8,9 @@
 // - PostgreSQL refusing every insert (INSERT revoked) is an outage: held, nothing dead-lettered,
 //   written once INSERT is granted again (decision 0015);
 // - a torn tail as a power loss leaves it after a SIGKILL under load: truncated, counted, and
-//   nothing acknowledged (PUBACKed, as recorded by a proxy in front of the broker) is lost.
+//   nothing acknowledged (PUBACKed, as recorded by a proxy in front of the broker) is lost;
+// - EIO from fdatasync, then from write, on the spool's files (strace injecting into the running
+//   binary): nothing acknowledged while they fail, degraded shown, recovery and a clean oracle.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <simdjson.h>
@@ -17,6 +19,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -506,6 +509,168 @@ TEST(SpoolTornTail, APowerLossTornLastRecordIsTruncatedCountedAndNothingAcknowle
   const Reconciliation r = reconcile(plan, fh);
   std::cout << "oracle: stored " << r.stored << ", missing " << r.missing << ", duplicates "
             << r.duplicated << ", unexpected " << r.unexpected << "\n";
+  EXPECT_EQ(r.missing, 0u);
+  EXPECT_EQ(r.duplicated, 0u);
+  EXPECT_EQ(r.unexpected, 0u);
+}
+
+// ---- I/O errors ----
+
+// The newest segment of `spool_dir` and the seq of its last whole record (0 if none).
+struct NewestSegment {
+  fs::path segment;
+  std::uint64_t last_seq = 0;
+};
+
+std::optional<NewestSegment> newest_segment(const fs::path& spool_dir) {
+  std::vector<fs::path> segments;
+  for (const auto& e : fs::directory_iterator(spool_dir)) {
+    if (e.path().extension() == ".seg") segments.push_back(e.path());
+  }
+  if (segments.empty()) return std::nullopt;
+  NewestSegment newest{*std::max_element(segments.begin(), segments.end())};
+  std::ifstream in(newest.segment, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::size_t pos = 0;
+  while (pos < bytes.size()) {
+    const auto v = pipeline::spool_codec::parse_record(std::string_view(bytes).substr(pos));
+    if (v.status != pipeline::spool_codec::Parse::ok) break;
+    newest.last_seq = v.seq;
+    pos += v.size;
+  }
+  return newest;
+}
+
+std::string segment_path(const fs::path& spool_dir, std::uint64_t first_seq) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%020llu.seg", static_cast<unsigned long long>(first_seq));
+  return (spool_dir / name).string();
+}
+
+// A disk that answers EIO, for the spool's files only: Debian's strace attached to every thread
+// of the running fieldhub, failing `syscall` (write or fdatasync) with EIO when it is on the
+// spool's active segment or on any segment its retry may open (a failed group is written again
+// into a new segment named by the group's first seq, about the seq after the last one on disk;
+// -P matches whole paths, so they are listed, 2000 back and 4000 ahead). Sockets, the alarm journal
+// and SQLite are not touched. The fault ends when strace is stopped (it detaches).
+class SpoolIoFault {
+ public:
+  SpoolIoFault(pid_t pid, const fs::path& spool_dir, const std::string& syscall,
+               const fs::path& log)
+      : log_(log) {
+    const auto newest = newest_segment(spool_dir);
+    if (!newest) throw std::runtime_error("no spool segment in " + spool_dir.string());
+    std::vector<std::string> argv = {"strace", "-f",
+                                     "-o",     "/dev/null",
+                                     "-p",     std::to_string(pid),
+                                     "-e",     "trace=" + syscall,
+                                     "-e",     "inject=" + syscall + ":error=EIO",
+                                     "-P",     newest->segment.string()};
+    // From before the last record on disk too: a group being written while it was read may fail.
+    const std::uint64_t from = newest->last_seq > 2000 ? newest->last_seq - 2000 : 1;
+    for (std::uint64_t seq = from; seq <= newest->last_seq + 4000; ++seq) {
+      argv.push_back("-P");
+      argv.push_back(segment_path(spool_dir, seq));
+    }
+    strace_ = std::make_unique<ChildProcess>(argv, log);
+  }
+  ~SpoolIoFault() { stop(); }
+  // strace says "Process N attached" for each thread once the injection is in place.
+  bool attached() { return strace_->log().find("attached") != std::string::npos; }
+  void stop() {
+    if (!strace_) return;
+    strace_->signal(SIGTERM);
+    strace_->wait(10s);
+    strace_.reset();
+  }
+
+ private:
+  fs::path log_;
+  std::unique_ptr<ChildProcess> strace_;
+};
+
+bool strace_available() {
+  std::error_code ec;
+  return fs::exists("/usr/bin/strace", ec);
+}
+
+// RELIABILITY.md: "A failed fsync is not retried as if it succeeded." An fdatasync that fails
+// (and, in a second fault, a write that fails) on the spool's files: nothing is acknowledged
+// (PUBACK, as the proxy in front of the broker records) while they fail, the spool is shown
+// degraded, fieldhub does not crash, and once the disk answers again everything acknowledged is
+// stored exactly once; after a restart the segments hold no damage (the failed bytes were cut
+// off, never trusted).
+TEST(SpoolIoError, AFailedSyncOrWriteIsNeverAcknowledgedAndTheSpoolRecoversWhenTheDiskDoes) {
+  if (!strace_available()) GTEST_SKIP() << "strace not installed (scripts/install-deps.sh)";
+  TempDir scratch;
+  MosquittoServer broker;
+  broker.start();
+  AckRecorder recorder(broker.port());
+  FieldhubProcess fh({.broker_port = recorder.port(),
+                      .devices = oracle_devices,
+                      .extra_config = "[spool]\nenabled = true\n"});
+  fh.start();
+  const fs::path spool_dir = fh.dir() / "data" / "spool";
+  const Plan plan = make_plan(1, 12000);
+  PublishResult published;
+  std::jthread publisher(
+      [&] { published = publish_all(broker.port(), plan.messages, 120s, 500, {}, 1000); });
+  const auto received = [&] { return metric(fh.metrics(), "fieldhub_messages_received_total"); };
+
+  for (const std::string call : {"fdatasync", "write"}) {
+    ASSERT_TRUE(wait_until([&] { return received() >= 1500; }, 30s)) << fh.log();
+    const double errors_before = metric(fh.metrics(), "fieldhub_spool_write_errors_total");
+    SpoolIoFault fault(fh.pid(), spool_dir, call, scratch.path() / (call + ".log"));
+    ASSERT_TRUE(wait_until([&] { return fault.attached(); }, 10s));
+    const auto on_at = steady::now();
+    ASSERT_TRUE(
+        wait_until([&] { return health_component(fh, "spool").starts_with("degraded"); }, 5s, 20ms))
+        << fh.log();
+    const double shown_after = seconds_since(on_at);
+    ASSERT_TRUE(wait_until([&] { return !alarm_state(fh, "spool_degraded").empty(); }, 5s, 20ms));
+    // What was synced before the first failure has been acknowledged by now.
+    std::this_thread::sleep_for(300ms);
+    const std::size_t acked_then = recorder.acknowledged().size();
+    const double synced_then = metric(fh.metrics(), "fieldhub_spool_synced_records_total");
+    const double received_then = received();
+    const double connects_then = metric(fh.metrics(), "fieldhub_mqtt_connects_total");
+    std::this_thread::sleep_for(2s);
+    const std::size_t acked_failing = recorder.acknowledged().size();
+    auto m = fh.metrics();
+    const double synced_failing = metric(m, "fieldhub_spool_synced_records_total");
+    const double errors = metric(m, "fieldhub_spool_write_errors_total") - errors_before;
+    fault.stop();
+    const auto off_at = steady::now();
+    ASSERT_TRUE(wait_until([&] { return health_component(fh, "spool") == "ok"; }, 5s, 20ms))
+        << fh.log();
+    const double recovered_after = seconds_since(off_at);
+    std::cout << call << " fails with EIO: spool degraded shown after " << shown_after
+              << " s; over 2 s failing " << errors << " failed groups, "
+              << received() - received_then << " messages received, " << acked_failing - acked_then
+              << " acknowledged, " << metric(m, "fieldhub_mqtt_connects_total") - connects_then
+              << " broker reconnects; healthy " << recovered_after
+              << " s after the disk answers again\n";
+    // Not one PUBACK while every sync (or write) of the spool fails, and nothing counted synced.
+    EXPECT_EQ(acked_failing, acked_then);
+    EXPECT_EQ(synced_failing, synced_then);
+    EXPECT_GT(received() - received_then, 100) << "no message came while it failed: proves nothing";
+    EXPECT_GT(errors, 0);
+    EXPECT_LE(shown_after, 5.0);
+    EXPECT_LE(recovered_after, 5.0);
+  }
+  publisher.join();
+  ASSERT_EQ(published.acknowledged, plan.messages.size());
+  ASSERT_TRUE(wait_all_stored(fh, plan, 60s)) << fh.log();
+  expect_clean(plan, fh);
+
+  // Restarted on the same spool: what the failed groups had written was cut off, so nothing is
+  // torn or damaged, and replaying gives no duplicate.
+  fh.stop();
+  fh.start();
+  const auto m = fh.metrics();
+  EXPECT_EQ(metric(m, "fieldhub_spool_torn_tail_total"), 0);
+  EXPECT_EQ(metric(m, "fieldhub_spool_corrupt_records_total"), 0);
+  const Reconciliation r = reconcile(plan, fh);
   EXPECT_EQ(r.missing, 0u);
   EXPECT_EQ(r.duplicated, 0u);
   EXPECT_EQ(r.unexpected, 0u);
