@@ -399,8 +399,9 @@ WriteResult PostgresHistoryStore::write(std::span<const pipeline::Envelope> batc
   if (!s.ok()) {
     const WriteFailure failure = postgres_write_failure(s.sqlstate());
     if (failure == WriteFailure::outage) {
-      // The next attempt opens a fresh session: one that met a read-only transaction after a
-      // failover, or a setting or privilege the DBA has since changed, would keep failing.
+      // The next attempt opens a fresh session, which sees role and database settings changed
+      // meanwhile (ALTER ROLE/DATABASE ... SET reach new sessions only) and, behind a failover
+      // address, the new primary.
       writer_.close();
     } else if (writer_.healthy() && writer_.transaction_state() != 'I') {
       if (!writer_.execute("ROLLBACK").ok()) writer_.close();

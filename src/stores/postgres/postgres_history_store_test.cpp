@@ -259,6 +259,43 @@ TEST(PostgresWriteFailure, DataClassesAreRefusalsOfTheDataEverythingElseAnOutage
   }
 }
 
+// decision 0015: the server made read-only under a running writer session (ALTER SYSTEM and a
+// reload reach existing sessions; 25006) refuses every write: an outage, never a data refusal.
+// Once it is writable again the same batch lands.
+TEST_F(PostgresHistoryStoreTest, AServerTurnedReadOnlyIsAnOutageAndTheBatchLandsOnceWritable) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  Envelope first;
+  first.readings = {reading("ro", "energy", t0, 1.0)};
+  ASSERT_TRUE(store->write({&first, 1}).ok);
+  server_->execute(server_->url(), "ALTER SYSTEM SET default_transaction_read_only = on");
+  server_->execute(server_->url(), "SELECT pg_reload_conf()");
+  Envelope batch;
+  batch.readings = {reading("ro", "energy", t0 + 1s, 2.0)};
+  WriteResult refused;
+  // The reload reaches the writer's session when it next reads a query; retried until it has.
+  EXPECT_TRUE(testing::wait_until(
+      [&] {
+        refused = store->write({&batch, 1});
+        return !refused.ok;
+      },
+      5s, 50ms));
+  // ALTER SYSTEM is allowed in a read-only session (as on a standby).
+  server_->execute(server_->url(), "ALTER SYSTEM RESET default_transaction_read_only");
+  server_->execute(server_->url(), "SELECT pg_reload_conf()");
+  EXPECT_NE(refused.error.find("read-only"), std::string::npos) << refused.error;
+  EXPECT_EQ(refused.failure, WriteFailure::outage);
+  WriteResult landed;
+  EXPECT_TRUE(testing::wait_until(
+      [&] {
+        landed = store->write({&batch, 1});
+        return landed.ok;
+      },
+      5s, 50ms))
+      << landed.error;
+  EXPECT_EQ(count("SELECT count(*) FROM readings_view WHERE device_id = 'ro'"), 2);
+}
+
 TEST_F(PostgresHistoryStoreTest, ADatabaseWithANewerSchemaIsRefused) {
   ASSERT_TRUE(open());
   EXPECT_EQ(count("SELECT max(version)::bigint FROM schema_version"),
