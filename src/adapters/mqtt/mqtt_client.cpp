@@ -270,7 +270,13 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     conn->keepalive.on_resume(SteadyClock::now());
     // Posted: resume_reading() may be called from inside on_message, where the dispatch loop
     // simply carries on; from elsewhere this restarts it.
-    asio::post(ex, [self = shared_from_this(), c = conn] {
+    post_process(conn);
+  }
+
+  // Dispatches what `c` has buffered on a later turn of the io loop, unless that connection is
+  // gone or a dispatch is running by then (which carries on by itself).
+  void post_process(const std::shared_ptr<Connection>& c) {
+    asio::post(ex, [self = shared_from_this(), c] {
       if (!self->dispatching && c == self->conn && c->open) self->process(c);
     });
   }
@@ -475,9 +481,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
       if (!more) return start_read(c);
       // After whatever else is ready; resume_reading() may have posted the same, which then
       // finds nothing to do.
-      asio::post(ex, [self = shared_from_this(), c] {
-        if (!self->dispatching && c == self->conn && c->open) self->process(c);
-      });
+      post_process(c);
     }
   }
 
